@@ -1,0 +1,60 @@
+# Hotline: the two commands users need are `make demo` and `make test`.
+# Each installs what is missing (Debian packages, .venv), builds, then runs.
+
+PYTHON      ?= python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+DURATION    ?=
+PYTEST_ARGS ?=
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Build and media tooling (libopus, clang + its sanitizer/fuzzer runtime), and
+# the audio tools the quality tests and the demo use to make speech prompts.
+DEB_BUILD   := build-essential pkg-config libopus-dev clang libclang-rt-14-dev
+DEB_AUDIO   := espeak-ng sox libsox-fmt-all opus-tools
+DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO)
+
+.PHONY: all deps system-deps venv build test test-fast native demo bench clean distclean
+
+all: build
+
+system-deps:
+	@tools/ensure-debian-packages.sh $(DEB_PACKAGES)
+
+$(VENV)/.requirements.stamp: requirements.txt
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements.txt
+	@touch $@
+
+venv: $(VENV)/.requirements.stamp
+
+deps: system-deps venv
+
+# Editable install through setup.py's CMake shim; CMake rebuilds incrementally
+# in build/. Our own code is built with warnings as errors here.
+build: deps
+	CMAKE_ARGS="-DHOTLINE_WERROR=ON $(CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) \
+	  $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
+
+test: build
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# Everything but the slow and peer tests, for a quick edit-run loop.
+test-fast: build
+	$(VPY) -m pytest -q -m "not slow and not peers and not native" $(PYTEST_ARGS)
+
+# Sanitizer (ASan+UBSan) self-checks and bounded fuzzing only.
+native: build
+	$(VPY) -m pytest -q tests/native $(PYTEST_ARGS)
+
+demo: build
+	$(VPY) -m mediacore.demo $(if $(DURATION),--duration $(DURATION))
+
+bench: build
+	$(VPY) -m pytest -q bench $(PYTEST_ARGS)
+
+clean:
+	rm -rf build demo-out src/mediacore/_*.so
+distclean: clean
+	rm -rf $(VENV) var
