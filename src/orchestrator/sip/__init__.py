@@ -11,6 +11,10 @@ drivers around it are thin. Modules:
 * :mod:`~orchestrator.sip.multipart` - multipart bodies (RFC 2046);
 * :mod:`~orchestrator.sip.validation` - what a UAS/proxy answers to a request
   it cannot process (8.2, 16.3; RFC 4475);
+* :mod:`~orchestrator.sip.transaction` - the four transaction state machines
+  (17, RFC 6026) and the :class:`TransactionLayer` that routes to them;
+* :mod:`~orchestrator.sip.ids` - branch, tag and Call-ID generation from a
+  caller-supplied random source.
 """
 
 from .errors import LocalProtocolError, SipError, SipFramingError, SipParseError
@@ -28,10 +32,29 @@ from .fields import (
     unquote,
 )
 from .framing import NEED_DATA, KeepAlive, StreamReceiver, parse_datagram, parse_message
+from .ids import MAGIC_COOKIE, new_branch, new_call_id, new_tag
 from .headers import Headers, canonical_name, split_list
 from .message import REASON_PHRASES, SIP_VERSION, Message, Request, Response, make_ack, make_cancel, make_response
 from .multipart import BodyPart, build_multipart, parse_multipart
 from .uri import AbsoluteUri, SipUri, Uri, parse_uri
+from .transaction import (
+    Address,
+    CancelTimer,
+    LayerStatistics,
+    MessageDiscarded,
+    RequestReceived,
+    ResponseReceived,
+    Send,
+    SetTimer,
+    State,
+    TimerConfig,
+    TransactionKey,
+    TransactionLayer,
+    TransactionTerminated,
+    TransactionTimeout,
+    TransportFailure,
+    response_destination,
+)
 from .validation import KNOWN_METHODS, Rejection, RequestPolicy, stateless_error_response, validate_request, validate_response
 
 __all__ = [
@@ -45,4 +68,8 @@ __all__ = [
     "AbsoluteUri", "SipUri", "Uri", "parse_uri",
     "KNOWN_METHODS", "Rejection", "RequestPolicy", "stateless_error_response", "validate_request",
     "validate_response",
+    "MAGIC_COOKIE", "new_branch", "new_call_id", "new_tag",
+    "Address", "CancelTimer", "LayerStatistics", "MessageDiscarded", "RequestReceived", "ResponseReceived",
+    "Send", "SetTimer", "State", "TimerConfig", "TransactionKey", "TransactionLayer", "TransactionTerminated",
+    "TransactionTimeout", "TransportFailure", "response_destination",
 ]
