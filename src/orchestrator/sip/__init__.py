@@ -13,10 +13,16 @@ drivers around it are thin. Modules:
   it cannot process (8.2, 16.3; RFC 4475);
 * :mod:`~orchestrator.sip.transaction` - the four transaction state machines
   (17, RFC 6026) and the :class:`TransactionLayer` that routes to them;
+* :mod:`~orchestrator.sip.dialog` - dialogs and route sets (12);
+* :mod:`~orchestrator.sip.sdp`, :mod:`~orchestrator.sip.offer_answer` - SDP
+  (RFC 4566) and offer/answer for PCMU, PCMA, Opus, telephone-event (RFC 3264);
+* :mod:`~orchestrator.sip.digest` - digest authentication (RFC 8760, 7616);
 * :mod:`~orchestrator.sip.ids` - branch, tag and Call-ID generation from a
   caller-supplied random source.
 """
 
+from .dialog import Dialog, DialogId, DialogState
+from .digest import ALGORITHMS, DigestResult, DigestServer, authorization_for, compute_ha1, digest_response
 from .errors import LocalProtocolError, SipError, SipFramingError, SipParseError
 from .fields import (
     AuthHeader,
@@ -37,6 +43,17 @@ from .headers import Headers, canonical_name, split_list
 from .message import REASON_PHRASES, SIP_VERSION, Message, Request, Response, make_ack, make_cancel, make_response
 from .multipart import BodyPart, build_multipart, parse_multipart
 from .uri import AbsoluteUri, SipUri, Uri, parse_uri
+from .offer_answer import (
+    Codec,
+    MediaPolicy,
+    Negotiation,
+    StreamResult,
+    answer_direction,
+    apply_answer,
+    create_answer,
+    create_offer,
+)
+from .sdp import Connection, Media, Origin, RtpMap, SdpParseError, SessionDescription, Timing
 from .transaction import (
     Address,
     CancelTimer,
@@ -72,4 +89,9 @@ __all__ = [
     "Address", "CancelTimer", "LayerStatistics", "MessageDiscarded", "RequestReceived", "ResponseReceived",
     "Send", "SetTimer", "State", "TimerConfig", "TransactionKey", "TransactionLayer", "TransactionTerminated",
     "TransactionTimeout", "TransportFailure", "response_destination",
+    "Dialog", "DialogId", "DialogState",
+    "ALGORITHMS", "DigestResult", "DigestServer", "authorization_for", "compute_ha1", "digest_response",
+    "Codec", "MediaPolicy", "Negotiation", "StreamResult", "answer_direction", "apply_answer", "create_answer",
+    "create_offer",
+    "Connection", "Media", "Origin", "RtpMap", "SdpParseError", "SessionDescription", "Timing",
 ]

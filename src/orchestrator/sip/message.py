@@ -444,6 +444,8 @@ def make_response(request: Request, status_code: int, reason: str | None = None,
             out.add(name, value)
     for name, value in headers:
         out.add(name, value)
+    if out.get("Content-Length") is None:
+        out.add("Content-Length", str(len(body)))
     return Response(status_code, reason, out, body)
 
 
@@ -459,6 +461,7 @@ def make_ack(invite: Request, response: Response) -> Request:
     headers.add("Call-ID", invite.headers.get("Call-ID") or "")
     headers.add("CSeq", f"{invite.cseq.seq} ACK")
     headers.add("Max-Forwards", "70")
+    headers.add("Content-Length", "0")
     return Request("ACK", invite.uri, headers)
 
 
@@ -475,4 +478,5 @@ def make_cancel(request: Request) -> Request:
     headers.add("Call-ID", request.headers.get("Call-ID") or "")
     headers.add("CSeq", f"{request.cseq.seq} CANCEL")
     headers.add("Max-Forwards", "70")
+    headers.add("Content-Length", "0")
     return Request("CANCEL", request.uri, headers)
