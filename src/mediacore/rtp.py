@@ -12,6 +12,11 @@ Header extensions are kept as the profile value and the raw data (RFC 3550
 two-byte (0x100X) elements, and ``RtpPacket.with_extension_elements`` builds
 them.
 
+``ReceiveStats`` tracks one remote source the way RFC 3550 appendix A does
+(A.1 validation and sequence tracking, A.3 loss, A.8 jitter) and produces the
+``mediacore.rtcp.ReportBlock`` for our SR/RR; ``SendStats`` produces the
+sender info of our SR. They are native objects the engine also uses directly.
+
 This is the Python-level view for tools, tests and signalling; the media
 engine parses packets natively without Python (DESIGN.md rule 1).
 
@@ -31,9 +36,14 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 from mediacore import _rtp
+from mediacore.rtcp import ReportBlock
 
 __all__ = [
     "RtpPacket",
+    "ReceiveStats",
+    "ReceiveStatistics",
+    "SendStats",
+    "SenderInfo",
     "MAX_CSRC",
     "ONE_BYTE_PROFILE",
     "TWO_BYTE_PROFILE",
@@ -196,3 +206,141 @@ def is_rtcp(data: bytes | bytearray | memoryview | Sequence[int]) -> bool:
     bit and payload types 64..95, which RTP must not use when multiplexing.
     """
     return len(data) >= 2 and 192 <= data[1] <= 223
+
+
+# ---------------------------------------------------------------- statistics
+
+@dataclasses.dataclass(frozen=True)
+class ReceiveStatistics:
+    """A snapshot of one source's reception state (RFC 3550 A.1/A.3/A.8 names)."""
+
+    ssrc: int
+    #: Out of probation: at least ``min_sequential`` packets arrived in sequence.
+    valid: bool
+    max_seq: int
+    #: Count of sequence number wraps, shifted left 16 bits (A.1).
+    cycles: int
+    base_seq: int
+    #: ``cycles + max_seq``: the extended highest sequence number.
+    extended_max: int
+    #: Valid packets received (duplicates count; A.1).
+    received: int
+    #: ``extended_max - base_seq + 1`` (0 before the source is valid).
+    expected: int
+    #: ``expected - received``, unclamped (negative with duplicates).
+    lost: int
+    #: Interarrival jitter in timestamp units (A.8).
+    jitter: int
+    #: Every packet handed to ``on_packet``.
+    packets: int
+    probation_dropped: int
+    #: Packets refused as a large sequence jump that the next packet did not confirm.
+    bad_sequence: int
+    #: Sequence restarts (a large jump confirmed by the following packet).
+    restarts: int
+    #: Late packets (reordered or duplicated) that were still counted.
+    late: int
+    payload_octets: int
+    have_sr: bool
+    last_sr: int
+
+
+def _int_arg(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+_I64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class ReceiveStats:
+    """Reception statistics of one remote RTP source (RFC 3550 appendix A).
+
+    Feed every packet of the source with ``on_packet(seq, timestamp,
+    arrival_ns)`` (``arrival_ns`` from one monotonic clock, e.g.
+    ``time.monotonic_ns()``), every SR it sends with ``on_sender_report``, and
+    call ``report_block(now_ns)`` when sending an RR/SR: that closes the
+    report interval (``fraction_lost`` covers the packets since the previous
+    call). ``clock_rate`` is the payload format's RTP timestamp rate.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(self, ssrc: int, clock_rate: int, *, min_sequential: int = 2, max_dropout: int = 3000,
+                 max_misorder: int = 100) -> None:
+        self._native = _rtp.ReceiveStats(
+            _int_arg("ssrc", ssrc, 0, 2**32 - 1), _int_arg("clock_rate", clock_rate, 1, 2**32 - 1),
+            _int_arg("min_sequential", min_sequential, 1, 1000), _int_arg("max_dropout", max_dropout, 1, 32767),
+            _int_arg("max_misorder", max_misorder, 1, 32767),
+        )
+
+    @property
+    def ssrc(self) -> int:
+        return self._native.ssrc
+
+    def on_packet(self, sequence_number: int, timestamp: int, arrival_ns: int, payload_bytes: int = 0) -> bool:
+        """Account one packet; True if it is valid for statistics (A.1 update_seq)."""
+        return bool(self._native.on_packet(
+            _int_arg("sequence_number", sequence_number, 0, 65535), _int_arg("timestamp", timestamp, 0, 2**32 - 1),
+            _int_arg("arrival_ns", arrival_ns, *_I64), _int_arg("payload_bytes", payload_bytes, 0, 2**63 - 1)))
+
+    def on_packets(self, sequence_numbers: Sequence[int], timestamps: Sequence[int],
+                   arrivals_ns: Sequence[int]) -> list[bool]:
+        """``on_packet`` for many packets in one native call (same validation by the binding)."""
+        if not len(sequence_numbers) == len(timestamps) == len(arrivals_ns):
+            raise ValueError("sequence_numbers, timestamps and arrivals_ns must have the same length")
+        try:
+            return [bool(v) for v in self._native.on_packets(list(sequence_numbers), list(timestamps),
+                                                             list(arrivals_ns))]
+        except TypeError as exc:
+            raise ValueError(f"sequence numbers must be 0..65535, timestamps 0..2**32-1, arrivals int64: {exc}") \
+                from None
+
+    def on_sender_report(self, ntp_timestamp: int, arrival_ns: int) -> None:
+        """An SR from this source arrived: its NTP timestamp becomes LSR, ``arrival_ns`` starts DLSR."""
+        self._native.on_sender_report(_int_arg("ntp_timestamp", ntp_timestamp, 0, 2**64 - 1),
+                                      _int_arg("arrival_ns", arrival_ns, *_I64))
+
+    def report_block(self, now_ns: int) -> ReportBlock:
+        """The report block about this source as of ``now_ns`` (A.3, 6.4.1); starts a new interval."""
+        return ReportBlock._from_native(self._native.report_block(_int_arg("now_ns", now_ns, *_I64)))
+
+    def statistics(self) -> ReceiveStatistics:
+        return ReceiveStatistics(**self._native.snapshot())
+
+
+@dataclasses.dataclass(frozen=True)
+class SenderInfo:
+    """The sender info of an SR (RFC 3550 6.4.1)."""
+
+    ntp_timestamp: int
+    rtp_timestamp: int
+    packet_count: int
+    octet_count: int
+
+
+class SendStats:
+    """What our SR reports about one stream we send (RFC 3550 6.4.1)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, ssrc: int, clock_rate: int) -> None:
+        self._native = _rtp.SendStats(_int_arg("ssrc", ssrc, 0, 2**32 - 1),
+                                      _int_arg("clock_rate", clock_rate, 1, 2**32 - 1))
+
+    @property
+    def ssrc(self) -> int:
+        return self._native.ssrc
+
+    def on_sent(self, timestamp: int, payload_bytes: int, now_ns: int) -> None:
+        self._native.on_sent(_int_arg("timestamp", timestamp, 0, 2**32 - 1),
+                             _int_arg("payload_bytes", payload_bytes, 0, 2**63 - 1),
+                             _int_arg("now_ns", now_ns, *_I64))
+
+    def sender_info(self, ntp_now: int, now_ns: int) -> SenderInfo:
+        """Sender info for an SR sent now: the RTP timestamp is extrapolated from the last packet sent."""
+        return SenderInfo(*self._native.sender_info(_int_arg("ntp_now", ntp_now, 0, 2**64 - 1),
+                                                    _int_arg("now_ns", now_ns, *_I64)))

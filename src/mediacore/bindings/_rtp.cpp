@@ -8,6 +8,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
+#include <optional>
+#include <stdexcept>
+#include <tuple>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -15,7 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "rtcp.hpp"
 #include "rtp.hpp"
+#include "rtp_stats.hpp"
 
 namespace py = pybind11;
 using namespace mediacore;
@@ -184,6 +191,204 @@ py::bytes rtp_reserialize_many(const py::list& packets) {
   return as_bytes(out.data(), written);
 }
 
+
+// ---------------------------------------------------------------- RTCP
+
+using BlockTuple = std::tuple<std::uint32_t, int, std::int64_t, std::uint32_t, std::uint32_t, std::uint32_t,
+                              std::uint32_t>;
+
+[[noreturn]] void raise_rtcp(int status) { throw py::value_error(rtcp::status_message(status)); }
+
+py::tuple block_tuple(const rtcp::ReportBlock& b) {
+  return py::make_tuple(b.ssrc, b.fraction_lost, b.cumulative_lost, b.highest_sequence, b.jitter, b.last_sr,
+                        b.delay_since_last_sr);
+}
+
+rtcp::ReportBlock block_from(const BlockTuple& t) {
+  const auto& [ssrc, fraction, lost, highest, jitter, lsr, dlsr] = t;
+  if (fraction < 0 || fraction > 255) throw py::value_error("fraction_lost must be in 0..255");
+  if (lost < -0x800000 || lost > 0x7FFFFF) throw py::value_error("cumulative_lost must fit in signed 24 bits");
+  rtcp::ReportBlock b;
+  b.ssrc = ssrc;
+  b.fraction_lost = static_cast<std::uint8_t>(fraction);
+  b.cumulative_lost = static_cast<std::int32_t>(lost);
+  b.highest_sequence = highest;
+  b.jitter = jitter;
+  b.last_sr = lsr;
+  b.delay_since_last_sr = dlsr;
+  return b;
+}
+
+py::list blocks_list(const rtcp::ReportView& v) {
+  py::list out;
+  for (int i = 0; i < v.report_count; ++i) out.append(block_tuple(v.block(i)));
+  return out;
+}
+
+// Parse a (compound) RTCP datagram into tagged tuples, checked per A.2 and per type:
+//   (200, ssrc, ntp, rtp_ts, packets, octets, [blocks], extension)   SR
+//   (201, ssrc, [blocks], extension)                                 RR
+//   (202, [(ssrc, [(type, data)])])                                  SDES (PRIV data raw)
+//   (203, [ssrc], reason or None)                                    BYE
+//   (204, subtype, ssrc, name, data)                                 APP
+//   (type, count, body)                                              anything else
+py::list rtcp_parse(const py::handle& data, bool reduced_size) {
+  py::buffer_info keep;
+  const ByteView in = byte_view(data, keep, "data");
+  rtcp::CompoundReader reader(in.data, in.size, reduced_size);
+  const int valid = reader.validate();
+  if (valid != rtcp::kOk) raise_rtcp(valid);
+  py::list out;
+  rtcp::PacketView p;
+  int r;
+  while ((r = reader.next(&p)) == 1) {
+    switch (p.packet_type) {
+      case rtcp::kSR:
+      case rtcp::kRR: {
+        rtcp::ReportView v;
+        const int s = rtcp::parse_report(p, &v);
+        if (s != rtcp::kOk) raise_rtcp(s);
+        if (v.has_sender_info) {
+          out.append(py::make_tuple(200, v.ssrc, v.sender.ntp_timestamp, v.sender.rtp_timestamp,
+                                    v.sender.packet_count, v.sender.octet_count, blocks_list(v),
+                                    as_bytes(v.extension, v.extension_size)));
+        } else {
+          out.append(py::make_tuple(201, v.ssrc, blocks_list(v), as_bytes(v.extension, v.extension_size)));
+        }
+        break;
+      }
+      case rtcp::kSDES: {
+        rtcp::SdesReader sdes(p);
+        py::list chunks;
+        std::uint32_t ssrc;
+        int c;
+        while ((c = sdes.next_chunk(&ssrc)) == 1) {
+          py::list items;
+          rtcp::SdesItem item;
+          int i;
+          while ((i = sdes.next_item(&item)) == 1) items.append(py::make_tuple(item.type, as_bytes(item.data, item.size)));
+          if (i < 0) raise_rtcp(i);
+          chunks.append(py::make_tuple(ssrc, items));
+        }
+        if (c < 0) raise_rtcp(c);
+        out.append(py::make_tuple(202, chunks));
+        break;
+      }
+      case rtcp::kBYE: {
+        rtcp::ByeView v;
+        const int s = rtcp::parse_bye(p, &v);
+        if (s != rtcp::kOk) raise_rtcp(s);
+        py::list sources;
+        for (int i = 0; i < v.source_count; ++i) sources.append(v.source(i));
+        py::object reason = v.has_reason ? py::object(as_bytes(v.reason, v.reason_size)) : py::object(py::none());
+        out.append(py::make_tuple(203, sources, reason));
+        break;
+      }
+      case rtcp::kAPP: {
+        rtcp::AppView v;
+        const int s = rtcp::parse_app(p, &v);
+        if (s != rtcp::kOk) raise_rtcp(s);
+        out.append(py::make_tuple(204, v.subtype, v.ssrc, as_bytes(v.name, 4), as_bytes(v.data, v.data_size)));
+        break;
+      }
+      default:
+        out.append(py::make_tuple(p.packet_type, p.count, as_bytes(p.body, p.body_size)));
+    }
+  }
+  if (r < 0) raise_rtcp(r);
+  return out;
+}
+
+// Run a Writer call into a buffer sized by `bound`, returning the bytes written.
+template <typename F>
+py::bytes write_packet(std::size_t bound, std::uint8_t padding, F&& write) {
+  std::vector<std::uint8_t> buf(bound + padding);
+  rtcp::Writer w(buf.data(), buf.size());
+  int s = write(w);
+  if (s == rtcp::kOk && padding) s = w.pad_last(padding);
+  if (s != rtcp::kOk) raise_rtcp(s);
+  return as_bytes(buf.data(), w.size());
+}
+
+std::vector<rtcp::ReportBlock> blocks_from(const std::vector<BlockTuple>& blocks) {
+  std::vector<rtcp::ReportBlock> out;
+  out.reserve(blocks.size());
+  for (const auto& t : blocks) out.push_back(block_from(t));
+  return out;
+}
+
+py::bytes rtcp_sender_report(std::uint32_t ssrc, std::uint64_t ntp, std::uint32_t rtp_ts, std::uint32_t packets,
+                             std::uint32_t octets, const std::vector<BlockTuple>& blocks, const py::bytes& ext,
+                             std::uint8_t padding) {
+  const auto bl = blocks_from(blocks);
+  const std::string e = ext;
+  rtcp::SenderInfo info{ntp, rtp_ts, packets, octets};
+  return write_packet(28 + 24 * bl.size() + e.size(), padding, [&](rtcp::Writer& w) {
+    return w.sender_report(ssrc, info, bl.data(), static_cast<int>(bl.size()),
+                           reinterpret_cast<const std::uint8_t*>(e.data()), e.size());
+  });
+}
+
+py::bytes rtcp_receiver_report(std::uint32_t ssrc, const std::vector<BlockTuple>& blocks, const py::bytes& ext,
+                               std::uint8_t padding) {
+  const auto bl = blocks_from(blocks);
+  const std::string e = ext;
+  return write_packet(8 + 24 * bl.size() + e.size(), padding, [&](rtcp::Writer& w) {
+    return w.receiver_report(ssrc, bl.data(), static_cast<int>(bl.size()),
+                             reinterpret_cast<const std::uint8_t*>(e.data()), e.size());
+  });
+}
+
+py::bytes rtcp_sdes(const std::vector<std::pair<std::uint32_t, std::vector<std::pair<int, std::string>>>>& chunks,
+                    std::uint8_t padding) {
+  std::vector<std::vector<rtcp::SdesItem>> items(chunks.size());
+  std::vector<rtcp::SdesChunk> cs(chunks.size());
+  std::size_t bound = 4;
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    for (const auto& [type, value] : chunks[c].second) {
+      if (type < 1 || type > 255) throw py::value_error("SDES item type must be in 1..255, got " + std::to_string(type));
+      items[c].push_back({static_cast<std::uint8_t>(type), reinterpret_cast<const std::uint8_t*>(value.data()),
+                          value.size()});
+      bound += 2 + value.size();
+    }
+    cs[c] = {chunks[c].first, items[c].data(), static_cast<int>(items[c].size())};
+    bound += 8;
+  }
+  return write_packet(bound, padding, [&](rtcp::Writer& w) {
+    return w.sdes(cs.data(), static_cast<int>(cs.size()));
+  });
+}
+
+py::bytes rtcp_bye(const std::vector<std::uint32_t>& sources, const std::optional<std::string>& reason,
+                   std::uint8_t padding) {
+  const std::size_t rlen = reason ? reason->size() : 0;
+  return write_packet(4 + 4 * sources.size() + rlen + 4, padding, [&](rtcp::Writer& w) {
+    return w.bye(sources.data(), static_cast<int>(sources.size()), reason.has_value(),
+                 reason ? reinterpret_cast<const std::uint8_t*>(reason->data()) : nullptr, rlen);
+  });
+}
+
+py::bytes rtcp_app(int subtype, std::uint32_t ssrc, const py::bytes& name, const py::bytes& data,
+                   std::uint8_t padding) {
+  if (subtype < 0 || subtype > rtcp::kMaxCount) raise_rtcp(rtcp::kTooManyItems);
+  const std::string n = name, d = data;
+  if (n.size() != 4) throw py::value_error("APP name must be exactly 4 bytes");
+  return write_packet(12 + d.size(), padding, [&](rtcp::Writer& w) {
+    return w.app(static_cast<std::uint8_t>(subtype), ssrc, reinterpret_cast<const std::uint8_t*>(n.data()),
+                 reinterpret_cast<const std::uint8_t*>(d.data()), d.size());
+  });
+}
+
+py::bytes rtcp_raw(int packet_type, int count, const py::bytes& body, std::uint8_t padding) {
+  if (packet_type < 0 || packet_type > 255) throw py::value_error("packet_type must be in 0..255");
+  if (count < 0 || count > rtcp::kMaxCount) raise_rtcp(rtcp::kTooManyItems);
+  const std::string b = body;
+  return write_packet(4 + b.size(), padding, [&](rtcp::Writer& w) {
+    return w.raw(static_cast<std::uint8_t>(packet_type), static_cast<std::uint8_t>(count),
+                 reinterpret_cast<const std::uint8_t*>(b.data()), b.size());
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_rtp, mod) {
@@ -199,4 +404,95 @@ PYBIND11_MODULE(_rtp, mod) {
   mod.def("rtp_elements", &rtp_elements, py::arg("profile"), py::arg("data"));
   mod.def("rtp_write_elements", &rtp_write_elements, py::arg("elements"));
   mod.def("rtp_reserialize_many", &rtp_reserialize_many, py::arg("packets"));
+  // RTCP
+  mod.def("rtcp_parse", &rtcp_parse, py::arg("data"), py::arg("reduced_size") = false);
+  mod.def("rtcp_sender_report", &rtcp_sender_report, py::arg("ssrc"), py::arg("ntp_timestamp"),
+          py::arg("rtp_timestamp"), py::arg("packet_count"), py::arg("octet_count"), py::arg("reports"),
+          py::arg("profile_extension"), py::arg("padding") = 0);
+  mod.def("rtcp_receiver_report", &rtcp_receiver_report, py::arg("ssrc"), py::arg("reports"),
+          py::arg("profile_extension"), py::arg("padding") = 0);
+  mod.def("rtcp_sdes", &rtcp_sdes, py::arg("chunks"), py::arg("padding") = 0);
+  mod.def("rtcp_bye", &rtcp_bye, py::arg("sources"), py::arg("reason"), py::arg("padding") = 0);
+  mod.def("rtcp_app", &rtcp_app, py::arg("subtype"), py::arg("ssrc"), py::arg("name"), py::arg("data"),
+          py::arg("padding") = 0);
+  mod.def("rtcp_raw", &rtcp_raw, py::arg("packet_type"), py::arg("count"), py::arg("body"),
+          py::arg("padding") = 0);
+
+  // NTP and RTT (RFC 3550 4, 6.4.1)
+  mod.def("ntp_from_unix_ns", &rtp_stats::ntp_from_unix_ns, py::arg("unix_ns"));
+  mod.def("unix_ns_from_ntp", &rtp_stats::unix_ns_from_ntp, py::arg("ntp"));
+  mod.def("ntp_middle32", &rtp_stats::ntp_middle32, py::arg("ntp"));
+  mod.def("rtt_q16", &rtp_stats::rtt_q16, py::arg("arrival_middle32"), py::arg("last_sr"), py::arg("dlsr"));
+
+  // Receive / send statistics
+  py::class_<rtp_stats::ReceiveStats>(mod, "ReceiveStats")
+      .def(py::init([](std::uint32_t ssrc, std::uint32_t clock_rate, int min_sequential, int max_dropout,
+                       int max_misorder) {
+             rtp_stats::Config c;
+             c.clock_rate = clock_rate;
+             c.min_sequential = min_sequential;
+             c.max_dropout = max_dropout;
+             c.max_misorder = max_misorder;
+             return rtp_stats::ReceiveStats(ssrc, c);
+           }),
+           py::arg("ssrc"), py::arg("clock_rate"), py::arg("min_sequential") = 2, py::arg("max_dropout") = 3000,
+           py::arg("max_misorder") = 100)
+      .def_property_readonly("ssrc", &rtp_stats::ReceiveStats::ssrc)
+      .def("on_packet", &rtp_stats::ReceiveStats::on_packet, py::arg("sequence_number"), py::arg("timestamp"),
+           py::arg("arrival_ns"), py::arg("payload_bytes") = 0)
+      .def("on_packets",
+           [](rtp_stats::ReceiveStats& self, const std::vector<std::uint16_t>& seqs,
+              const std::vector<std::uint32_t>& timestamps, const std::vector<std::int64_t>& arrivals) {
+             if (seqs.size() != timestamps.size() || seqs.size() != arrivals.size())
+               throw py::value_error("sequence_numbers, timestamps and arrivals_ns must have the same length");
+             std::vector<int> out(seqs.size());
+             for (std::size_t i = 0; i < seqs.size(); ++i) out[i] = self.on_packet(seqs[i], timestamps[i], arrivals[i]);
+             return out;
+           },
+           py::arg("sequence_numbers"), py::arg("timestamps"), py::arg("arrivals_ns"))
+      .def("on_sender_report", &rtp_stats::ReceiveStats::on_sender_report, py::arg("ntp_timestamp"),
+           py::arg("arrival_ns"))
+      .def("report_block", [](rtp_stats::ReceiveStats& self, std::int64_t now_ns) {
+             return block_tuple(self.report_block(now_ns));
+           }, py::arg("now_ns"))
+      .def("snapshot", [](const rtp_stats::ReceiveStats& self) {
+        const rtp_stats::ReceiveSnapshot s = self.snapshot();
+        py::dict d;
+        d["ssrc"] = s.ssrc;
+        d["valid"] = s.valid;
+        d["max_seq"] = s.max_seq;
+        d["cycles"] = s.cycles;
+        d["base_seq"] = s.base_seq;
+        d["extended_max"] = s.extended_max;
+        d["received"] = s.received;
+        d["expected"] = s.expected;
+        d["lost"] = s.lost;
+        d["jitter"] = s.jitter;
+        d["packets"] = s.packets;
+        d["probation_dropped"] = s.probation_dropped;
+        d["bad_sequence"] = s.bad_sequence;
+        d["restarts"] = s.restarts;
+        d["late"] = s.late;
+        d["payload_octets"] = s.payload_octets;
+        d["have_sr"] = s.have_sr;
+        d["last_sr"] = s.last_sr;
+        return d;
+      });
+  mod.def("loss_fields", [](std::int64_t expected, std::uint64_t received, std::int64_t expected_interval,
+                            std::int64_t received_interval) {
+    const auto f = rtp_stats::loss_fields(expected, received, expected_interval, received_interval);
+    return py::make_tuple(f.fraction_lost, f.cumulative_lost);
+  }, py::arg("expected"), py::arg("received"), py::arg("expected_interval"), py::arg("received_interval"));
+  mod.def("timestamp_units", &rtp_stats::ReceiveStats::timestamp_units, py::arg("ns"), py::arg("clock_rate"));
+
+  py::class_<rtp_stats::SendStats>(mod, "SendStats")
+      .def(py::init<std::uint32_t, std::uint32_t>(), py::arg("ssrc"), py::arg("clock_rate"))
+      .def_property_readonly("ssrc", &rtp_stats::SendStats::ssrc)
+      .def_property_readonly("sent_any", &rtp_stats::SendStats::sent_any)
+      .def("on_sent", &rtp_stats::SendStats::on_sent, py::arg("timestamp"), py::arg("payload_bytes"),
+           py::arg("now_ns"))
+      .def("sender_info", [](const rtp_stats::SendStats& self, std::uint64_t ntp_now, std::int64_t now_ns) {
+             const rtcp::SenderInfo i = self.sender_info(ntp_now, now_ns);
+             return py::make_tuple(i.ntp_timestamp, i.rtp_timestamp, i.packet_count, i.octet_count);
+           }, py::arg("ntp_now"), py::arg("now_ns"));
 }
