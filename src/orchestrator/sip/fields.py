@@ -126,8 +126,9 @@ class Via:
     def __post_init__(self) -> None:
         if not is_token(self.transport):
             raise ValueError(f"transport: not a token: {self.transport!r}")
-        if not is_valid_host(format_host(self.host)):
+        if not isinstance(self.host, str) or not is_valid_host(format_host(self.host)):
             raise ValueError(f"host: invalid: {self.host!r}")
+        object.__setattr__(self, "host", format_host(self.host))  # IPv6 kept as a bracketed reference
         if self.port is not None and not 0 <= self.port <= 65535:
             raise ValueError(f"port: out of range: {self.port!r}")
         _check_params(self.params, "Via")

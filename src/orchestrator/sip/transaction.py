@@ -38,7 +38,7 @@ import enum
 from dataclasses import dataclass, replace
 
 from .errors import LocalProtocolError, SipParseError
-from .fields import Via
+from .fields import Via, parse_via
 from .framing import parse_datagram
 from .ids import MAGIC_COOKIE
 from .message import Request, Response, make_ack, make_response
@@ -549,12 +549,17 @@ class TransactionLayer:
 
     def _malformed(self, data: bytes, exc: SipParseError, source: Address) -> list[Output]:
         response = stateless_error_response(data, exc)
-        if response is None:
+        try:
+            # Only the top Via matters for routing the response; later ones may be broken.
+            destination = response_destination(parse_via(response.headers.values("Via")[0]), source) \
+                if response is not None else None
+        except SipParseError:
+            destination = None
+        if response is None or destination is None:
             self._discarded += 1
             return [MessageDiscarded(exc.reason, source)]
         self._answered += 1
-        return [Send(response, response_destination(response.top_via, source)),
-                MessageDiscarded(exc.reason, source, answered=True)]
+        return [Send(response, destination), MessageDiscarded(exc.reason, source, answered=True)]
 
     def receive_message(self, message: Request | Response, source: Address, now: float) -> list[Output]:
         """A message already framed (from a :class:`StreamReceiver`, or parsed)."""

@@ -92,10 +92,13 @@ class SipUri:
             raise ValueError(f"scheme: must be 'sip' or 'sips', not {self.scheme!r}")
         if not isinstance(self.host, str) or not is_valid_host(format_host(self.host)):
             raise ValueError(f"host: not a valid host name or address: {self.host!r}")
+        object.__setattr__(self, "host", format_host(self.host))  # IPv6 kept as a bracketed reference
         if self.port is not None and not 0 <= self.port <= 65535:
             raise ValueError(f"port: must be 0..65535, not {self.port!r}")
         if self.user == "":
             raise ValueError("user: must be None or non-empty")
+        if self.password is not None and self.user is None:
+            raise ValueError("password: needs a user")
         for name, _ in self.params:
             if not name:
                 raise ValueError("params: parameter names must be non-empty")
