@@ -71,11 +71,24 @@ def escape(text: str, safe: frozenset[str]) -> str:
     return "".join(parts)
 
 
+_ESCAPED_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
+def _escaped_pattern(safe: frozenset[str]) -> re.Pattern[str]:
+    pattern = _ESCAPED_PATTERNS.get(safe)
+    if pattern is None:
+        chars = "".join(re.escape(c) for c in sorted(safe))
+        pattern = _ESCAPED_PATTERNS[safe] = re.compile(f"(?:[{chars}]|%[0-9A-Fa-f]{{2}})*")
+    return pattern
+
+
 def check_escaped(text: str, safe: frozenset[str], what: str, *, allow_empty: bool = False) -> None:
     """Check that ``text`` is ``*(safe / escaped)``."""
     if not text and not allow_empty:
         raise SipParseError(f"empty {what}")
-    i, n = 0, len(text)
+    if _escaped_pattern(safe).fullmatch(text):
+        return
+    i, n = 0, len(text)  # slow path: say what is wrong
     while i < n:
         c = text[i]
         if c == "%":
@@ -86,6 +99,7 @@ def check_escaped(text: str, safe: frozenset[str], what: str, *, allow_empty: bo
             i += 1
         else:
             raise SipParseError(f"invalid character {c!r} in {what}")
+    raise SipParseError(f"invalid {what}")  # pragma: no cover - the loop always finds the fault
 
 
 def quote(text: str) -> str:

@@ -188,8 +188,18 @@ def _host(sc: Scanner) -> str:
     return host
 
 
+_VIA_FAST = re.compile(
+    r"SIP/2\.0/([A-Za-z0-9\-.!%*_+`'~]+) ([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~]+)?)*)")
+
+
 def parse_via(value: str) -> Via:
     """Parse one via-parm (one element of a Via list)."""
+    m = _VIA_FAST.fullmatch(value)
+    if m:  # the usual compact form: no LWS, no quoted or IPv6 parameter values
+        params = tuple((name, val if eq else None) for name, eq, val in
+                       (p.partition("=") for p in m.group(4).split(";")[1:]))
+        return _checked_via(m.group(1), m.group(2), int(m.group(3)) if m.group(3) else None, params, "SIP", "2.0")
     sc = Scanner(value, "Via")
     sc.skip_ws()
     name = sc.token()
@@ -208,6 +218,12 @@ def parse_via(value: str) -> Via:
         port = int(m.group())
         sc.pos = m.end()
     params = _parse_params(sc)
+    return _checked_via(transport, host, port, params, name, version)
+
+
+def _checked_via(transport: str, host: str, port: int | None, params: Params, name: str, version: str) -> Via:
+    if not is_valid_host(host) or (port is not None and port > 65535):
+        raise SipParseError("Via: invalid sent-by")
     for pname, pvalue in params:
         lname = pname.lower()
         if lname == "ttl" and (pvalue is None or not pvalue.isdigit() or len(pvalue) > 3 or int(pvalue) > 255):
