@@ -27,6 +27,9 @@ HEADER_SAFE = frozenset(UNRESERVED + "[]/?:+$")
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 WS = " \t"
+# quoted-string: qdtext (no CTLs but HTAB, no '"' or '\\') or quoted-pair (any octet but CR, LF).
+_QUOTED_RE = re.compile(r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\r\n])*)"')
+_QUOTED_PAIR_RE = re.compile(r"\\([^\r\n])")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -167,30 +170,14 @@ class Scanner:
 
     def quoted_string(self) -> str:
         """Read a quoted-string (cursor on the opening quote); return it unescaped."""
-        text, n = self.text, len(self.text)
         if self.peek() != '"':
             raise self.error("expected a quoted-string")
-        i = self.pos + 1
-        out: list[str] = []
-        while i < n:
-            c = text[i]
-            if c == '"':
-                self.pos = i + 1
-                return "".join(out)
-            if c == "\\":
-                if i + 1 >= n:
-                    break
-                nxt = text[i + 1]
-                if nxt in "\r\n":
-                    raise self.error("CR or LF in quoted-pair")
-                out.append(nxt)
-                i += 2
-                continue
-            if c < " " and c != "\t":
-                raise self.error("control character in quoted-string")
-            out.append(c)
-            i += 1
-        raise self.error("unterminated quoted-string")
+        m = _QUOTED_RE.match(self.text, self.pos)
+        if not m:
+            raise self.error("unterminated or invalid quoted-string")
+        self.pos = m.end()
+        content = m.group(1)
+        return _QUOTED_PAIR_RE.sub(r"\1", content) if "\\" in content else content
 
     def raw_quoted_string(self) -> str:
         """Like :meth:`quoted_string` but return the text with its quotes and escapes."""

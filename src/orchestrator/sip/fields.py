@@ -76,8 +76,16 @@ def _gen_value(sc: Scanner) -> str:
     return sc.token()
 
 
+_PARAMS_FAST = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~]+)?)*")
+
+
 def _parse_params(sc: Scanner) -> Params:
     """``*( SEMI generic-param )`` up to the end of the value."""
+    if _PARAMS_FAST.fullmatch(sc.text, sc.pos):  # compact token params: no LWS, no quotes
+        rest = sc.text[sc.pos:]
+        sc.pos = len(sc.text)
+        return tuple((name, value if eq else None) for name, eq, value in
+                     (p.partition("=") for p in rest.split(";")[1:]))
     params = []
     while True:
         sc.skip_ws()
