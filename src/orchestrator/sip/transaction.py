@@ -22,7 +22,12 @@ returns a list of outputs, in order:
 Timers (RFC 3261 Table 4, RFC 6026): A, E, G start at T1 and double (E and G
 capped at T2; A is not capped); B, F, H, L, M are 64*T1; D is 32 s; I and K are
 T4; J is 64*T1. On a reliable transport A, E and G are never set and D, I, J,
-K are zero, so those states end at once.
+K are zero, so those states end at once. Timer "2xx" (RFC 3261 13.3.1.4, no
+letter in the RFC) repeats a UAS's 2xx at T1 doubling to T2, on every
+transport, until the ACK arrives (it matches by Call-ID, CSeq and tags since
+it has its own branch); if none has come when Timer L fires, the TU gets a
+TransactionTimeout "L" and should send BYE. ``TimerConfig(retransmit_2xx=False)``
+leaves that duty to the TU.
 
 Matching (17.1.3, 17.2.3): a branch starting with the magic cookie
 ``z9hG4bK`` (and longer than it) identifies the transaction together with the
@@ -84,6 +89,7 @@ class TimerConfig:
     t4: float = 5.0
     timer_d: float = 32.0
     send_100_trying: bool = True  # 17.2.1: send 100 at once rather than rely on the TU within 200 ms
+    retransmit_2xx: bool = True  # 13.3.1.4: the layer repeats a UAS's 2xx until its ACK arrives
 
     def __post_init__(self) -> None:
         for name in ("t1", "t2", "t4", "timer_d"):
@@ -393,6 +399,8 @@ class InviteServerTransaction(_Transaction):
         self.state = State.PROCEEDING
         self.last_response: Response | None = None
         self.interval_g = config.t1
+        self.interval_2xx = config.t1
+        self.acked = False
 
     def start(self, now: float, out: list[Output]) -> None:
         if self.cfg.send_100_trying:
@@ -434,6 +442,8 @@ class InviteServerTransaction(_Transaction):
             if code < 300:
                 self.state = State.ACCEPTED
                 self._arm(out, "L", now + 64 * self.cfg.t1)
+                if self.cfg.retransmit_2xx:  # 13.3.1.4: whatever the transport
+                    self._arm(out, "2xx", now + self.interval_2xx)
             else:
                 self.state = State.COMPLETED
                 if not self.reliable:
@@ -454,8 +464,31 @@ class InviteServerTransaction(_Transaction):
         elif name == "H" and self.state is State.COMPLETED:
             out.append(TransactionTimeout(self.key, "H"))
             self._terminate(out)
-        elif name in ("I", "L"):
+        elif name == "2xx" and self.state is State.ACCEPTED and not self.acked and self.last_response:
+            self._send(out, self.last_response)
+            self.retransmissions += 1
+            self.interval_2xx = min(2 * self.interval_2xx, self.cfg.t2)
+            self._arm(out, "2xx", now + self.interval_2xx)
+        elif name == "L":
+            if self.cfg.retransmit_2xx and not self.acked:
+                # 13.3.1.4: no ACK for the 2xx within 64*T1 - the TU should end the session (BYE).
+                out.append(TransactionTimeout(self.key, "L"))
             self._terminate(out)
+        elif name == "I":
+            self._terminate(out)
+
+    def ack_for_2xx(self, out: list[Output]) -> None:
+        """The ACK for our 2xx arrived (it matched by dialog, not by branch): stop repeating."""
+        self.acked = True
+        self._disarm(out, "2xx")
+
+    @property
+    def ack_identity(self) -> tuple[str, int, str, str] | None:
+        """(Call-ID, CSeq number, From tag, To tag) an ACK for our 2xx carries (13.2.2.4)."""
+        try:
+            return (self.request.call_id, self.request.cseq.seq, self.request.from_.tag or "", self.to_tag or "")
+        except SipParseError:
+            return None
 
 
 class NonInviteServerTransaction(_Transaction):
@@ -509,6 +542,7 @@ class TransactionLayer:
         self.config = config
         self._clients: dict[TransactionKey, _Client] = {}
         self._servers: dict[TransactionKey, _Server] = {}
+        self._awaiting_ack: dict[tuple[str, int, str, str], InviteServerTransaction] = {}
         self._received = self._answered = self._discarded = 0
         self._absorbed = self._keepalives = 0
         self._retransmitted_by_ended = 0
@@ -533,6 +567,8 @@ class TransactionLayer:
                 t = self._clients.pop(o.transaction, None) or self._servers.pop(o.transaction, None)
                 if t is not None:
                     self._retransmitted_by_ended += t.retransmissions
+                if isinstance(t, InviteServerTransaction) and t.ack_identity in self._awaiting_ack:
+                    del self._awaiting_ack[t.ack_identity]  # type: ignore[arg-type]
         return out
 
     # -- input --------------------------------------------------------------------------
@@ -600,7 +636,9 @@ class TransactionLayer:
                     return self._collect(out)
                 out.append(RequestReceived(request, source, t.key))
                 return self._collect(out)
-            return [RequestReceived(_with_received(request, via, source), source, None)]
+            self._match_2xx_ack(request, out)
+            out.append(RequestReceived(_with_received(request, via, source), source, None))
+            return self._collect(out)
         t = self._servers.get(key)
         if t is not None:
             t.on_request(request, now, out)
@@ -619,6 +657,15 @@ class TransactionLayer:
         server.start(now, out)  # the 100 Trying goes out before the TU sees the request
         out.append(RequestReceived(request, source, key, cancels))
         return self._collect(out)
+
+    def _match_2xx_ack(self, ack: Request, out: list[Output]) -> None:
+        try:
+            identity = (ack.call_id, ack.cseq.seq, ack.from_.tag or "", ack.to.tag or "")
+        except SipParseError:
+            return
+        t = self._awaiting_ack.pop(identity, None)
+        if t is not None:
+            t.ack_for_2xx(out)
 
     def _unmatchable(self, request: Request, exc: SipParseError, source: Address) -> list[Output]:
         """A request whose Via/CSeq/From/Call-ID are too broken to match: answer statelessly."""
@@ -668,6 +715,10 @@ class TransactionLayer:
             raise LocalProtocolError("response: must be a Response")
         out: list[Output] = []
         t.send_response(response, now, out)
+        if isinstance(t, InviteServerTransaction) and t.state is State.ACCEPTED and not t.acked:
+            identity = t.ack_identity
+            if identity is not None:
+                self._awaiting_ack[identity] = t
         return self._collect(out)
 
     def send_stateless(self, message: Request | Response, destination: Address) -> list[Output]:

@@ -367,3 +367,45 @@ def test_transport_error_ends_the_transaction():
     assert [type(o).__name__ for o in out] == ["TransportFailure", "CancelTimer", "CancelTimer",
                                                "TransactionTerminated"]
     assert layer.state_of(key) is None
+
+
+# --- 2xx retransmission by the UAS (RFC 3261 13.3.1.4) --------------------------------------
+def ack_every_2xx(pair, event):
+    if isinstance(event, ResponseReceived) and event.response.status_code == 200:
+        r = event.response
+        ack = Request("ACK", "sip:bob@192.0.2.2", [
+            ("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKack"), ("From", r.headers.get("From")),
+            ("To", r.headers.get("To")), ("Call-ID", r.call_id), ("CSeq", f"{r.cseq.seq} ACK")])
+        pair.process(pair.uac, pair.uac.layer.send_stateless(ack, pair.uas.address))
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+def test_uas_repeats_its_2xx_until_timer_l_when_no_ack_comes(transport):
+    pair = SipPair(transport=transport)
+    pair.uas.on_event = answer_with(200)
+    pair.uac_send(pair.request("INVITE"))
+    pair.run()
+    expected = [0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert pair.uas.sent_at(is_status(200)) == expected  # on TCP too: 13.3.1.4 ignores the transport
+    assert [(t, e.timer) for t, e in pair.uas.events_of(TransactionTimeout)] == [(32.0, "L")]
+    assert [e.response.status_code for _, e in pair.uac.events_of(ResponseReceived)].count(200) == 11
+
+
+def test_the_ack_stops_the_2xx_retransmissions_and_still_reaches_the_core():
+    pair = SipPair(delay=0.3)  # the 200 leaves at 0.3; its ACK lands at 0.9, after one repeat at 0.8
+    pair.uas.on_event = answer_with(200)
+    pair.uac.on_event = ack_every_2xx
+    pair.uac_send(pair.request("INVITE"))
+    pair.run()
+    assert pair.uas.sent_at(is_status(200)) == pytest.approx([0.3, 0.8])
+    acks = [e for _, e in pair.uas.events_of(RequestReceived) if e.request.method == "ACK"]
+    assert len(acks) == 2 and all(e.transaction is None for e in acks)
+    assert pair.uas.events_of(TransactionTimeout) == []
+
+
+def test_2xx_retransmission_can_be_left_to_the_tu():
+    pair = SipPair(config=TimerConfig(retransmit_2xx=False))
+    pair.uas.on_event = answer_with(200)
+    pair.uac_send(pair.request("INVITE"))
+    pair.run()
+    assert pair.uas.sent_at(is_status(200)) == [0] and pair.uas.events_of(TransactionTimeout) == []
