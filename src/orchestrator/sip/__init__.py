@@ -40,7 +40,16 @@ from .fields import (
 from .framing import NEED_DATA, KeepAlive, StreamReceiver, parse_datagram, parse_message
 from .ids import MAGIC_COOKIE, new_branch, new_call_id, new_tag
 from .headers import Headers, canonical_name, split_list
-from .message import REASON_PHRASES, SIP_VERSION, Message, Request, Response, make_ack, make_cancel, make_response
+from .message import (
+    REASON_PHRASES,
+    SIP_VERSION,
+    Message,
+    Request,
+    Response,
+    make_ack,
+    make_cancel,
+    make_response,
+)
 from .multipart import BodyPart, build_multipart, parse_multipart
 from .uri import AbsoluteUri, SipUri, Uri, parse_uri
 from .offer_answer import (
@@ -72,7 +81,14 @@ from .transaction import (
     TransportFailure,
     response_destination,
 )
-from .validation import KNOWN_METHODS, Rejection, RequestPolicy, stateless_error_response, validate_request, validate_response
+from .validation import (
+    KNOWN_METHODS,
+    Rejection,
+    RequestPolicy,
+    stateless_error_response,
+    validate_request,
+    validate_response,
+)
 
 __all__ = [
     "LocalProtocolError", "SipError", "SipFramingError", "SipParseError",
@@ -80,7 +96,8 @@ __all__ = [
     "parse_auth_header", "parse_cseq", "parse_media_type", "parse_name_addr", "parse_via", "unquote",
     "NEED_DATA", "KeepAlive", "StreamReceiver", "parse_datagram", "parse_message",
     "Headers", "canonical_name", "split_list",
-    "REASON_PHRASES", "SIP_VERSION", "Message", "Request", "Response", "make_ack", "make_cancel", "make_response",
+    "REASON_PHRASES", "SIP_VERSION", "Message", "Request", "Response",
+    "make_ack", "make_cancel", "make_response",
     "BodyPart", "build_multipart", "parse_multipart",
     "AbsoluteUri", "SipUri", "Uri", "parse_uri",
     "KNOWN_METHODS", "Rejection", "RequestPolicy", "stateless_error_response", "validate_request",
@@ -91,7 +108,8 @@ __all__ = [
     "TransactionTimeout", "TransportFailure", "response_destination",
     "Dialog", "DialogId", "DialogState",
     "ALGORITHMS", "DigestResult", "DigestServer", "authorization_for", "compute_ha1", "digest_response",
-    "Codec", "MediaPolicy", "Negotiation", "StreamResult", "answer_direction", "apply_answer", "create_answer",
+    "Codec", "MediaPolicy", "Negotiation", "StreamResult",
+    "answer_direction", "apply_answer", "create_answer",
     "create_offer",
     "Connection", "Media", "Origin", "RtpMap", "SdpParseError", "SessionDescription", "Timing",
 ]

@@ -119,7 +119,7 @@ class Dialog:
         if self.state is DialogState.TERMINATED:
             raise LocalProtocolError("the dialog is terminated")
         if method in ("ACK", "CANCEL"):
-            raise LocalProtocolError(f"{method} is not built with create_request (see create_ack / make_cancel)")
+            raise LocalProtocolError(f"{method}: use create_ack (ACK) or make_cancel (CANCEL)")
         self.local_seq = (self.local_seq if self.local_seq is not None else 0) + 1
         return self._build(method, self.local_seq, via, contact, headers, body, content_type, max_forwards)
 
@@ -135,7 +135,9 @@ class Dialog:
         if routes and not (isinstance(routes[0].uri, SipUri) and routes[0].uri.lr):
             first = routes[0].uri
             # 12.2.1.1: strip what a Request-URI may not carry (19.1.1: headers, method).
-            ruri: Uri = first.without_headers().without_params("method") if isinstance(first, SipUri) else first
+            ruri: Uri = first
+            if isinstance(first, SipUri):
+                ruri = first.without_headers().without_params("method")
             routes = routes[1:] + [NameAddr(self.remote_target)]
             next_hop: Uri = ruri
         else:

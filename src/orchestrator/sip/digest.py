@@ -235,8 +235,8 @@ def authorization_for(challenge: AuthHeader, *, method: str, uri: str, username:
     if (password is None) == (ha1 is None):
         raise LocalProtocolError("give exactly one of password and ha1")
     if ha1 is None:
-        ha1 = compute_ha1(username, realm, password or "", algorithm[:-5] if algorithm.upper().endswith("-SESS")
-                          else algorithm)
+        base = algorithm[:-5] if algorithm.upper().endswith("-SESS") else algorithm
+        ha1 = compute_ha1(username, realm, password or "", base)
     offered = [q.strip() for q in (challenge.get("qop") or "").split(",") if q.strip()]
     qop = "auth" if "auth" in offered else "auth-int" if "auth-int" in offered else None
     nc_text = f"{nc:08x}"

@@ -106,7 +106,7 @@ def _check_params(params: Params, what: str) -> None:
             raise ValueError(f"{what}: parameter name {name!r} is not a token")
         if value is not None and value != "":
             if not (is_token(value) or is_valid_host(value) or (value.startswith('"') and _is_quoted(value))):
-                raise ValueError(f"{what}: parameter {name} value {value!r} must be a token, host or quoted-string")
+                raise ValueError(f"{what}: parameter {name} value {value!r} is not a token, host or quoted")
 
 
 def _is_quoted(value: str) -> bool:
@@ -207,7 +207,8 @@ def parse_via(value: str) -> Via:
     if m:  # the usual compact form: no LWS, no quoted or IPv6 parameter values
         params = tuple((name, val if eq else None) for name, eq, val in
                        (p.partition("=") for p in m.group(4).split(";")[1:]))
-        return _checked_via(m.group(1), m.group(2), int(m.group(3)) if m.group(3) else None, params, "SIP", "2.0")
+        port = int(m.group(3)) if m.group(3) else None
+        return _checked_via(m.group(1), m.group(2), port, params, "SIP", "2.0")
     sc = Scanner(value, "Via")
     sc.skip_ws()
     name = sc.token()
@@ -234,7 +235,7 @@ def _checked_via(transport: str, host: str, port: int | None, params: Params, na
         raise SipParseError("Via: invalid sent-by")
     for pname, pvalue in params:
         lname = pname.lower()
-        if lname == "ttl" and (pvalue is None or not pvalue.isdigit() or len(pvalue) > 3 or int(pvalue) > 255):
+        if lname == "ttl" and not (pvalue and pvalue.isdigit() and len(pvalue) <= 3 and int(pvalue) <= 255):
             raise SipParseError("Via: ttl must be 0..255")
         if lname == "rport" and pvalue and (not pvalue.isdigit() or len(pvalue) > 5 or int(pvalue) > 65535):
             raise SipParseError("Via: invalid rport")

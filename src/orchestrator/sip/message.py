@@ -51,7 +51,8 @@ SIP_VERSION = "SIP/2.0"
 T = TypeVar("T")
 
 _REQUEST_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([^ \t]+) ([Ss][Ii][Pp]/[0-9]{1,3}\.[0-9]{1,3})")
-_STATUS_LINE = re.compile(r"([Ss][Ii][Pp]/[0-9]{1,3}\.[0-9]{1,3}) ([1-6][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
+_STATUS_LINE = re.compile(
+    r"([Ss][Ii][Pp]/[0-9]{1,3}\.[0-9]{1,3}) ([1-6][0-9][0-9])(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?")
 _VERSION_RE = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}")
 _LINE_SPLIT = re.compile(r"\r?\n")
 
@@ -61,7 +62,8 @@ REASON_PHRASES = {
     300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy",
     380: "Alternative Service", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone", 412: "Conditional Request Failed",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
+    412: "Conditional Request Failed",
     413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
     416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority", 420: "Bad Extension",
     421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
@@ -192,7 +194,8 @@ class Message:
 
     @property
     def route(self) -> list[NameAddr]:
-        return self._typed("route", lambda: [parse_name_addr(v, "Route") for v in self.headers.values("Route")])
+        return self._typed("route", lambda: [
+            parse_name_addr(v, "Route") for v in self.headers.values("Route")])
 
     @property
     def record_route(self) -> list[NameAddr]:
@@ -311,7 +314,8 @@ class Request(Message):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.uri} ({len(self.headers)} headers, {len(self.body)} body octets)>"
+        size = f"{len(self.headers)} headers, {len(self.body)} body octets"
+        return f"<Request {self.method} {self.uri} ({size})>"
 
     def copy(self) -> Request:
         return Request(self.method, self.uri, self.headers.copy(), self.body, self.version)
@@ -378,7 +382,8 @@ def parse_head(head: bytes | str) -> Request | Response:
         else:
             m = _REQUEST_LINE.fullmatch(start)
             if not m:
-                raise SipParseError("malformed Request-Line (RFC 3261 7.1: Method SP Request-URI SP SIP-Version)")
+                raise SipParseError(
+                    "malformed Request-Line (RFC 3261 7.1: Method SP Request-URI SP SIP-Version)")
             msg = Request.__new__(Request)
             msg.method = m.group(1)
             msg.uri = parse_uri(m.group(2))

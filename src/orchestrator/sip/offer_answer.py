@@ -136,7 +136,8 @@ def _direction(send: bool, recv: bool) -> Direction:
 
 
 def _invert(direction: str) -> Direction:
-    return {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)  # type: ignore[return-value]
+    inverse = {"sendonly": "recvonly", "recvonly": "sendonly"}
+    return inverse.get(direction, direction)  # type: ignore[return-value]
 
 
 def _direction_of(sdp: SessionDescription, media: Media) -> str:
@@ -174,8 +175,8 @@ def _codec(rtpmap: RtpMap, fmtp: str | None) -> Codec:
 
 def _session(address: str, session_id: int, session_version: int, username: str) -> SessionDescription:
     addrtype = "IP6" if ":" in address else "IP4"
-    return SessionDescription(origin=Origin(username, str(session_id), str(session_version), "IN", addrtype, address),
-                              session_name="-", connection=Connection("IN", addrtype, address))
+    origin = Origin(username, str(session_id), str(session_version), "IN", addrtype, address)
+    return SessionDescription(origin=origin, session_name="-", connection=Connection("IN", addrtype, address))
 
 
 def create_offer(*, address: str, port: int, policy: MediaPolicy = MediaPolicy(), session_id: int,
@@ -277,7 +278,8 @@ def _choose(m: Media, policy: MediaPolicy) -> tuple[Codec, Codec | None] | None:
     codec = _codec(rtpmap, fmtps.get(rtpmap.payload_type) if candidates[0] == "opus" else None)
     event = None
     if policy.telephone_event:
-        events = [r for r in maps.values() if r.encoding.lower() == _EVENT and str(r.payload_type) in m.formats]
+        events = [r for r in maps.values()
+                  if r.encoding.lower() == _EVENT and str(r.payload_type) in m.formats]
         events.sort(key=lambda r: (r.clock_rate != codec.clock_rate, m.formats.index(str(r.payload_type))))
         if events:
             ev = events[0]
@@ -296,7 +298,7 @@ def apply_answer(offer: SessionDescription, answer: SessionDescription) -> Negot
     if len(answer.media) != len(offer.media):
         raise SdpParseError("SDP answer must have as many m-lines as the offer (RFC 3264 6)")
     results = []
-    for index, (o, a) in enumerate(zip(offer.media, answer.media)):
+    for index, (o, a) in enumerate(zip(offer.media, answer.media, strict=True)):
         if a.media != o.media:
             raise SdpParseError("SDP answer m-lines must match the offer's media types, in order")
         if a.port == 0:

@@ -321,7 +321,8 @@ def _build(lines: list[tuple[str, str]]) -> SessionDescription:
             session["bandwidths"].append(value)
         elif letter == "t":
             start, stop = _split(value, 2, "t=")
-            session["timings"].append(Timing(_int(start, "start time", 2**64), _int(stop, "stop time", 2**64)))
+            timing = Timing(_int(start, "start time", 2**64), _int(stop, "stop time", 2**64))
+            session["timings"].append(timing)
         elif letter == "r":
             if not session["timings"]:
                 raise SdpParseError("SDP: r= without t=")

@@ -208,7 +208,7 @@ Output = Send | SetTimer | CancelTimer | RequestReceived | ResponseReceived | Tr
 
 
 def _branch_is_3261(branch: str | None) -> bool:
-    return bool(branch) and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)  # type: ignore[union-attr]
+    return branch is not None and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE)
 
 
 def server_key(request: Request) -> TransactionKey:
@@ -293,7 +293,8 @@ class _Transaction:
 class InviteClientTransaction(_Transaction):
     """RFC 3261 17.1.1 (Figure 5) as amended by RFC 6026 7.2 (Figure 3)."""
 
-    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request, destination: Address) -> None:
+    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request,
+                 destination: Address) -> None:
         super().__init__(key, config, destination)
         self.request = request
         self.state = State.CALLING
@@ -349,7 +350,8 @@ class InviteClientTransaction(_Transaction):
 class NonInviteClientTransaction(_Transaction):
     """RFC 3261 17.1.2 (Figure 6)."""
 
-    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request, destination: Address) -> None:
+    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request,
+                 destination: Address) -> None:
         super().__init__(key, config, destination)
         self.request = request
         self.state = State.TRYING
@@ -393,7 +395,8 @@ class NonInviteClientTransaction(_Transaction):
 class InviteServerTransaction(_Transaction):
     """RFC 3261 17.2.1 (Figure 7) as amended by RFC 6026 7.1 (Figure 5)."""
 
-    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request, destination: Address) -> None:
+    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request,
+                 destination: Address) -> None:
         super().__init__(key, config, destination)
         self.request = request
         self.state = State.PROCEEDING
@@ -486,7 +489,8 @@ class InviteServerTransaction(_Transaction):
     def ack_identity(self) -> tuple[str, int, str, str] | None:
         """(Call-ID, CSeq number, From tag, To tag) an ACK for our 2xx carries (13.2.2.4)."""
         try:
-            return (self.request.call_id, self.request.cseq.seq, self.request.from_.tag or "", self.to_tag or "")
+            request = self.request
+            return (request.call_id, request.cseq.seq, request.from_.tag or "", self.to_tag or "")
         except SipParseError:
             return None
 
@@ -494,7 +498,8 @@ class InviteServerTransaction(_Transaction):
 class NonInviteServerTransaction(_Transaction):
     """RFC 3261 17.2.2 (Figure 8)."""
 
-    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request, destination: Address) -> None:
+    def __init__(self, key: TransactionKey, config: TimerConfig, request: Request,
+                 destination: Address) -> None:
         super().__init__(key, config, destination)
         self.request = request
         self.state = State.TRYING
@@ -694,7 +699,7 @@ class TransactionLayer:
         except SipParseError as exc:
             raise LocalProtocolError(f"request: {exc.reason}") from None
         if not _branch_is_3261(key.branch):
-            raise LocalProtocolError("request: top Via needs a branch starting with z9hG4bK (RFC 3261 8.1.1.7)")
+            raise LocalProtocolError("request: top Via needs a z9hG4bK branch (RFC 3261 8.1.1.7)")
         if key in self._clients:
             raise LocalProtocolError("request: a client transaction with this branch and method exists")
         if request.cseq.method != request.method:
