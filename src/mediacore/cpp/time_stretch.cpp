@@ -35,10 +35,11 @@ std::int16_t saturate(double v) noexcept {
   return static_cast<std::int16_t>(std::lrint(v));
 }
 
-// out[i] = a[i] fading out + b[i] fading in, i in [0, len).
+// out[i] = a[i] fading out + b[i] fading in, i in [0, len): out[0] == a[0],
+// so the output joins what came before it exactly.
 void crossfade(const std::int16_t* a, const std::int16_t* b, int len, std::int16_t* out) noexcept {
   for (int i = 0; i < len; ++i) {
-    const double w = (i + 0.5) / len;
+    const double w = static_cast<double>(i) / len;
     out[i] = saturate(a[i] * (1.0 - w) + b[i] * w);
   }
 }
