@@ -105,12 +105,15 @@ def check_escaped(text: str, safe: frozenset[str], what: str, *, allow_empty: bo
     raise SipParseError(f"invalid {what}")  # pragma: no cover - the loop always finds the fault
 
 
+_NEEDS_QUOTED_PAIR = re.compile(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+
+
 def quote(text: str) -> str:
-    """Render ``text`` as a quoted-string, escaping ``"`` and ``\\``."""
-    for c in text:
-        if c in "\r\n":
-            raise SipParseError("CR or LF cannot appear in a quoted-string")
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Render ``text`` as a quoted-string: ``"``, ``\\`` and control characters
+    become quoted-pairs (RFC 3261 25.1); CR and LF cannot be represented."""
+    if "\r" in text or "\n" in text:
+        raise SipParseError("CR or LF cannot appear in a quoted-string")
+    return '"' + _NEEDS_QUOTED_PAIR.sub(lambda m: "\\" + m.group(), text) + '"'
 
 
 class Scanner:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from orchestrator.sip import (
     Address,
+    NameAddr,
     Request,
     Response,
     SessionDescription,
@@ -17,9 +18,12 @@ from orchestrator.sip import (
     SipUri,
     StreamReceiver,
     TransactionLayer,
+    Via,
     parse_datagram,
     parse_message,
+    parse_name_addr,
     parse_uri,
+    parse_via,
     validate_request,
     validate_response,
 )
@@ -92,6 +96,25 @@ def test_parse_of_serialize_is_identity(message):
 def test_uri_round_trip_and_self_equivalence(uri):
     back = parse_uri(str(uri))
     assert back == uri and back.equivalent(uri)
+
+
+token_params = st.lists(st.tuples(tokens, st.one_of(st.none(), tokens)), max_size=3).map(tuple)
+
+
+@STRUCTURED
+@given(st.sampled_from(["UDP", "TCP", "TLS", "SCTP", "WS"]), hosts, st.one_of(st.none(), st.integers(0, 65535)),
+       token_params)
+def test_via_round_trip(transport, host, port, params):
+    via = Via(transport, host, port, params)
+    assert parse_via(str(via)) == via
+
+
+@STRUCTURED
+@given(sip_uris(), st.one_of(st.none(), free_text.filter(lambda t: t.strip() == t and t)), token_params)
+def test_name_addr_round_trip(uri, display_name, params):
+    """Display names with quotes, backslashes, control characters and UTF-8 survive quoting."""
+    name_addr = NameAddr(uri, display_name, params)
+    assert parse_name_addr(str(name_addr)) == name_addr
 
 
 def _exercise(data: bytes) -> None:
