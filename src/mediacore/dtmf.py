@@ -19,7 +19,7 @@ engine runs per packet or per frame:
 
 Digits are the characters ``0-9 * # A-D``; RFC 4733 event 16 (flash) is ``"!"``.
 Levels are dBm0 with the G.711 reference: a 0 dBm0 sine has a peak of
-``ZERO_DBM0_PEAK`` (22745) in int16.
+``ZERO_DBM0_PEAK`` (22748.35) in int16.
 
 >>> from mediacore import dtmf, tones
 >>> pcm = tones.dtmf_sequence("12#", sample_rate=8000)

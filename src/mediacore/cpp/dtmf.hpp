@@ -50,7 +50,7 @@
 //
 // Level reference: the G.711 convention, a 0 dBm0 sine is 3.17 dB below the
 // digital full-scale sine (G.711 mu-law), taken at the 16-bit scale as a peak
-// amplitude of 32768 * 10^(-3.17/20) = 22745 (kZeroDbm0Peak).
+// amplitude of 32768 * 10^(-3.17/20) = 22748.35 (kZeroDbm0Peak).
 //
 // process() never allocates and never throws; one detector per stream.
 #pragma once
@@ -65,7 +65,7 @@ inline constexpr std::array<double, 4> kLowFrequencies{697.0, 770.0, 852.0, 941.
 inline constexpr std::array<double, 4> kHighFrequencies{1209.0, 1336.0, 1477.0, 1633.0};
 
 // Peak int16 amplitude of a 0 dBm0 sine (see the header comment).
-inline constexpr double kZeroDbm0Peak = 22745.0;
+inline constexpr double kZeroDbm0Peak = 22748.35;
 
 // Digits by (row, column) of the keypad: rows are the low group, columns the high group.
 inline constexpr char kKeypad[4][4] = {
