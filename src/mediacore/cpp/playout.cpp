@@ -87,7 +87,8 @@ void Playout::pull(double now_ms) noexcept {
   } else if (kind == FrameKind::Empty) {
     n = want;
     std::memset(dst, 0, static_cast<std::size_t>(n) * sizeof(std::int16_t));
-    if (!native_plc_) plc_.good(dst, dst, static_cast<std::size_t>(n));
+    // Silence ends any erasure; a loss right after it conceals silence.
+    if (!native_plc_) plc_.reset();
   }
   std::memset(kinds_.data() + len_, static_cast<int>(kind), static_cast<std::size_t>(n));
   len_ += n;
@@ -159,7 +160,8 @@ void Playout::stretch(double now_ms) noexcept {
       pull(now_ms);
     }
     o.max_change = len_ - pcm_frame_;  // keep a whole frame to play
-    o.max_quiet_samples = o.max_change;
+    // In silence, cut at most the excess over the target.
+    o.max_quiet_samples = std::min(o.max_change, static_cast<int>((margin - target) / ms_per_pcm_));
     if (o.max_change >= stretch::min_lag(pcm_rate_)) remove_samples(o);
   } else if (left > 0 && stretch::rms(sync_.data(), static_cast<std::size_t>(len_)) <= o.quiet_rms) {
     o.max_change = left;
