@@ -197,9 +197,9 @@ rtcp::ReportBlock ReceiveStats::report_block(std::int64_t now_ns) noexcept {
   }
   if (have_sr_) {
     b.last_sr = last_sr_;
-    const std::int64_t since = now_ns - last_sr_arrival_ns_;
+    const i128 since = static_cast<i128>(now_ns) - last_sr_arrival_ns_;  // no int64 overflow
     if (since > 0) {
-      const i128 q16 = (static_cast<i128>(since) << 16) / kNsPerSecond;
+      const i128 q16 = (since << 16) / kNsPerSecond;
       b.delay_since_last_sr = q16 > 0xFFFFFFFF ? 0xFFFFFFFFu : static_cast<std::uint32_t>(q16);
     }
   }
@@ -226,8 +226,10 @@ rtcp::SenderInfo SendStats::sender_info(std::uint64_t ntp_now, std::int64_t now_
   info.octet_count = octets_;
   info.rtp_timestamp = last_timestamp_;
   if (packets_ != 0) {
-    info.rtp_timestamp += static_cast<std::uint32_t>(
-        ReceiveStats::timestamp_units(now_ns - last_sent_ns_, clock_rate_));
+    // The elapsed time in i128: int64 differences of extreme clock values overflow.
+    const i128 elapsed = static_cast<i128>(now_ns) - last_sent_ns_;
+    const i128 units = floor_div(elapsed * clock_rate_, kNsPerSecond);
+    info.rtp_timestamp += static_cast<std::uint32_t>(static_cast<std::uint64_t>(units & 0xFFFFFFFF));
   }
   return info;
 }
