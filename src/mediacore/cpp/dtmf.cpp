@@ -234,8 +234,10 @@ void DtmfDetector::end_sub_block() noexcept {
         ref_col_ = power_[active_col_];
       } else if (digit == '\0' && power_[active_row_] * kMaskedRatio >= ref_row_ &&
                  power_[active_col_] * kMaskedRatio >= ref_col_) {
-        ++stats_.masked_windows;  // the tones are still there, under something else
-        active_last_end_ = window_end;
+        // The tones are still there, under something else: the digit goes
+        // on, but its end stays that of its last valid window (the first
+        // window past a tone's end is half tone and would pass as masked).
+        ++stats_.masked_windows;
       } else if (++misses_ >= kWindowsToEnd) {
         emit(DtmfEventKind::kEnd, active_digit_, active_start_, active_last_end_);
         active_digit_ = '\0';

@@ -203,7 +203,7 @@ class DtmfDetector {
   std::uint64_t run_start_;  // start sample of the run's first window
   char active_digit_;
   std::uint64_t active_start_;
-  std::uint64_t active_last_end_;  // end of the last window valid for (or masking) the active digit
+  std::uint64_t active_last_end_;  // end of the last window valid for the active digit
   int active_row_, active_col_;
   double ref_row_, ref_col_;       // the active digit's tone powers in its last valid window
   int misses_;
