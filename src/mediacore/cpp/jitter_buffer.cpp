@@ -8,10 +8,9 @@
 namespace mediacore {
 
 namespace {
-// RFC 3550 appendix A.1: a sequence jump beyond these starts a new stream
+// RFC 3550 appendix A.1: a sequence jump beyond this starts a new stream
 // once a second packet confirms it.
 constexpr std::int64_t kMaxDropout = 3000;
-constexpr std::int64_t kMaxMisorder = 100;
 // Packets measured before the histogram alone sets the target.
 constexpr std::uint64_t kWarmupPackets = 20;
 }  // namespace

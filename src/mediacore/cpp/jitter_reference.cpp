@@ -5,7 +5,7 @@
 namespace mediacore {
 
 MapJitterBuffer::MapJitterBuffer(int clock_rate, int frame_samples, double delay_ms)
-    : ms_per_sample_(1000.0 / clock_rate), frame_samples_(frame_samples), delay_ms_(delay_ms) {
+    : delay_ms_(delay_ms) {
   if (clock_rate <= 0 || frame_samples <= 0 || !(delay_ms >= 0))
     throw std::invalid_argument("bad MapJitterBuffer configuration");
 }

@@ -32,8 +32,6 @@ class MapJitterBuffer {
   SequenceUnwrapper seq_unwrap_;
   TimestampUnwrapper ts_unwrap_;
   std::map<std::int64_t, Packet> packets_;
-  double ms_per_sample_;
-  int frame_samples_;
   double delay_ms_;
   bool started_ = false;
   std::int64_t next_seq_ = 0;
