@@ -175,6 +175,7 @@ RepairPlan plan_repair(const ByteSource& src) noexcept {
     std::uint64_t n = avail - avail % align;
     if (n > room) n = room;
     plan.data_bytes = n;
+    plan.cut_to_data = true;
     plan.add_pad_byte = (n & 1) != 0;
     plan.new_size = data_off + n + (n & 1);
   }
@@ -224,8 +225,11 @@ RepairPlan repair_file(const char* path) noexcept {
     bool ok = true;
     const std::uint64_t data_end = plan.data_offset + plan.data_bytes;
     // Cut first (drops a partial frame), then grow by the zero pad byte.
-    if (plan.old_size != data_end) ok = ::ftruncate(fd, static_cast<off_t>(data_end)) == 0;
-    if (ok && plan.new_size != data_end) ok = ::ftruncate(fd, static_cast<off_t>(plan.new_size)) == 0;
+    // Chunks after a consistent data chunk are kept as they are.
+    if (plan.cut_to_data) {
+      if (plan.old_size != data_end) ok = ::ftruncate(fd, static_cast<off_t>(data_end)) == 0;
+      if (ok && plan.new_size != data_end) ok = ::ftruncate(fd, static_cast<off_t>(plan.new_size)) == 0;
+    }
     put32(v, plan.riff_size);
     ok = ok && pwrite_all(fd, v, 4, 4);
     put32(v, static_cast<std::uint32_t>(plan.data_bytes));

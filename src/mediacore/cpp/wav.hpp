@@ -71,7 +71,8 @@ struct RepairPlan {
   bool changed = false;           // false: the file was already valid
   std::uint64_t old_size = 0;     // file length before
   std::uint64_t new_size = 0;     // file length after (truncation / pad byte)
-  bool add_pad_byte = false;      // append one zero byte at old truncation point
+  bool cut_to_data = false;       // the data runs to end of file: cut the file at its end
+  bool add_pad_byte = false;      // then append one zero pad byte (odd data size)
   std::uint64_t data_offset = 0;  // first sample byte
   std::uint64_t data_bytes = 0;   // the data chunk's size after repair
   std::uint32_t riff_size = 0;    // RIFF size field after repair
