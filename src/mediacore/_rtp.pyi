@@ -1,4 +1,5 @@
 from collections.abc import Buffer
+from typing import TypeVar
 
 MAX_CSRC: int
 ONE_BYTE_PROFILE: int
@@ -8,6 +9,9 @@ TWO_BYTE_PROFILE: int
 def rtp_parse(
     data: Buffer,
 ) -> tuple[int, bool, bool, bool, int, int, int, int, tuple[int, ...], bytes, int, bytes, int]: ...
+_T = TypeVar("_T")
+
+def rtp_parse_into(cls: type[_T], data: Buffer) -> _T: ...
 def rtp_serialize(
     marker: bool,
     payload_type: int,

@@ -56,12 +56,6 @@ MAX_CSRC: int = _rtp.MAX_CSRC
 ONE_BYTE_PROFILE: int = _rtp.ONE_BYTE_PROFILE
 TWO_BYTE_PROFILE: int = _rtp.TWO_BYTE_PROFILE
 
-_FIELDS = (
-    "version", "padding", "extension", "marker", "payload_type", "sequence_number", "timestamp", "ssrc",
-    "csrc", "payload", "extension_profile", "extension_data", "padding_size",
-)
-
-
 def _check_uint(name: str, value: object, bits: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an int, got {type(value).__name__}")
@@ -148,11 +142,9 @@ class RtpPacket:
     @classmethod
     def parse(cls, data: bytes | bytearray | memoryview) -> RtpPacket:
         """Parse one RTP packet; ``ValueError`` says what is malformed."""
-        fields = _rtp.rtp_parse(data)
-        # The native parser has validated everything: skip __post_init__.
-        packet = cls.__new__(cls)
-        packet.__dict__.update(zip(_FIELDS, fields))
-        return packet
+        # The native parser validates everything and fills the instance's
+        # __dict__ itself (no __post_init__: there is nothing left to check).
+        return _rtp.rtp_parse_into(cls, data)
 
     def serialize(self) -> bytes:
         """The packet's bytes (padding octets zero, then the count)."""

@@ -68,6 +68,31 @@ py::tuple rtp_parse(const py::handle& data) {
                         v.extension_profile, as_bytes(v.extension_data, v.extension_size), v.padding_size);
 }
 
+// The same parse, building an instance of `cls` (mediacore.rtp.RtpPacket)
+// directly: the fields are set as object.__setattr__ would, so the frozen
+// dataclass costs no Python bytecode per packet.
+py::object rtp_parse_into(const py::handle& cls, const py::handle& data) {
+  static const char* const kNames[] = {"version", "padding", "extension", "marker", "payload_type",
+                                       "sequence_number", "timestamp", "ssrc", "csrc", "payload",
+                                       "extension_profile", "extension_data", "padding_size"};
+  static PyObject* keys[13] = {};
+  if (!keys[0]) {
+    for (int i = 0; i < 13; ++i) keys[i] = PyUnicode_InternFromString(kNames[i]);  // kept for the process
+  }
+  if (!PyType_Check(cls.ptr())) throw py::type_error("cls must be a class");
+  py::tuple fields = rtp_parse(data);
+  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  py::object obj = py::reinterpret_steal<py::object>(type->tp_alloc(type, 0));
+  if (!obj) throw py::error_already_set();
+  // object.__setattr__ semantics (what a frozen dataclass's own __init__ uses),
+  // keeping CPython's compact per-instance attribute storage.
+  for (int i = 0; i < 13; ++i) {
+    if (PyObject_GenericSetAttr(obj.ptr(), keys[i], PyTuple_GET_ITEM(fields.ptr(), i)) != 0)
+      throw py::error_already_set();
+  }
+  return obj;
+}
+
 py::bytes rtp_serialize(bool marker, int payload_type, std::uint16_t sequence_number, std::uint32_t timestamp,
                         std::uint32_t ssrc, const std::vector<std::uint32_t>& csrc, const py::handle& payload,
                         bool extension, std::uint16_t extension_profile, const py::handle& extension_data,
@@ -398,6 +423,7 @@ PYBIND11_MODULE(_rtp, mod) {
   mod.attr("TWO_BYTE_PROFILE") = rtp::kTwoByteProfile;
 
   mod.def("rtp_parse", &rtp_parse, py::arg("data"));
+  mod.def("rtp_parse_into", &rtp_parse_into, py::arg("cls"), py::arg("data"));
   mod.def("rtp_serialize", &rtp_serialize, py::arg("marker"), py::arg("payload_type"), py::arg("sequence_number"),
           py::arg("timestamp"), py::arg("ssrc"), py::arg("csrc"), py::arg("payload"), py::arg("extension"),
           py::arg("extension_profile"), py::arg("extension_data"), py::arg("padding_size"));
