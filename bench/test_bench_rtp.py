@@ -37,15 +37,29 @@ def _packets() -> list[bytes]:
 
         base = [d.payload for d in udp_datagrams(G711A)]
     else:  # keep the benchmark runnable without sip-tester: synthetic PCMA packets
-        base = [RtpPacket(payload_type=8, sequence_number=i, timestamp=240 * i, ssrc=0xDEE0EE8F,
-                          payload=bytes([0xD5]) * 240).serialize() for i in range(236)]
+        base = [
+            RtpPacket(
+                payload_type=8,
+                sequence_number=i,
+                timestamp=240 * i,
+                ssrc=0xDEE0EE8F,
+                payload=bytes([0xD5]) * 240,
+            ).serialize()
+            for i in range(236)
+        ]
     out = []
     for i in range(N_PACKETS):
         p = RtpPacket.parse(base[i % len(base)])
         if i % 4 == 0:
-            p = RtpPacket(marker=p.marker, payload_type=p.payload_type, sequence_number=p.sequence_number,
-                          timestamp=p.timestamp, ssrc=p.ssrc, csrc=(0x11111111, 0x22222222),
-                          payload=p.payload).with_extension_elements([(1, b"\x30"), (3, b"\x01\x02\x03")])
+            p = RtpPacket(
+                marker=p.marker,
+                payload_type=p.payload_type,
+                sequence_number=p.sequence_number,
+                timestamp=p.timestamp,
+                ssrc=p.ssrc,
+                csrc=(0x11111111, 0x22222222),
+                payload=p.payload,
+            ).with_extension_elements([(1, b"\x30"), (3, b"\x01\x02\x03")])
         out.append(p.serialize())
     return out
 
@@ -75,15 +89,26 @@ def py_parse(data: bytes) -> tuple:
         end = pos + 4 + 4 * words
         if len(data) < end:
             raise ValueError("extension")
-        ext = data[pos + 4:end]
+        ext = data[pos + 4 : end]
         pos = end
     pad = 0
     if b0 & 0x20:
         pad = data[-1]
         if pad == 0 or pad > len(data) - pos:
             raise ValueError("padding")
-    return (bool(b1 & 0x80), b1 & 0x7F, seq, ts, ssrc, csrc, data[pos:len(data) - pad], bool(b0 & 0x10),
-            profile, ext, pad)
+    return (
+        bool(b1 & 0x80),
+        b1 & 0x7F,
+        seq,
+        ts,
+        ssrc,
+        csrc,
+        data[pos : len(data) - pad],
+        bool(b0 & 0x10),
+        profile,
+        ext,
+        pad,
+    )
 
 
 def py_serialize(marker, pt, seq, ts, ssrc, csrc, payload, extension, profile, ext, pad) -> bytes:
@@ -125,7 +150,9 @@ def test_parse_one_rtppacket(benchmark, which):
     benchmark.group = f"rtp-parse-one-{'plain' if which == 0 else 'csrc+ext'}"
     p = benchmark(RtpPacket.parse, data)
     assert p.serialize() == data
-    assert (p.marker, p.payload_type, p.sequence_number, p.timestamp, p.ssrc, p.csrc, p.payload) == py_parse(data)[:7]
+    assert (p.marker, p.payload_type, p.sequence_number, p.timestamp, p.ssrc, p.csrc, p.payload) == py_parse(
+        data
+    )[:7]
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["plain", "csrc+ext"])
@@ -138,9 +165,17 @@ def test_parse_one_python_struct(benchmark, which):
 
 
 def test_rtcp_parse_compound(benchmark):
-    sr = rtcp.SenderReport(ssrc=1, ntp_timestamp=1 << 40, rtp_timestamp=160, packet_count=10, octet_count=1600,
-                           reports=tuple(rtcp.ReportBlock(ssrc=i, jitter=i) for i in range(4)))
-    sdes = rtcp.SourceDescription(chunks=(rtcp.SdesChunk(ssrc=1, items=(rtcp.SdesItem.cname("agent@hotline"),)),))
+    sr = rtcp.SenderReport(
+        ssrc=1,
+        ntp_timestamp=1 << 40,
+        rtp_timestamp=160,
+        packet_count=10,
+        octet_count=1600,
+        reports=tuple(rtcp.ReportBlock(ssrc=i, jitter=i) for i in range(4)),
+    )
+    sdes = rtcp.SourceDescription(
+        chunks=(rtcp.SdesChunk(ssrc=1, items=(rtcp.SdesItem.cname("agent@hotline"),)),)
+    )
     data = rtcp.serialize([sr, sdes, rtcp.Goodbye(sources=(1,), reason="bye")])
     benchmark.group = "rtcp-parse-compound"
     packets = benchmark(rtcp.parse, data)

@@ -33,7 +33,7 @@ losing a packet after a received one, q of receiving one after a loss.
 >>> round(emodel.r_factor(), 1), round(emodel.mos_from_r(emodel.r_factor()), 2)
 (93.2, 4.41)
 >>> round(emodel.estimate_mos("g711_plc", delay_ms=150, loss_percent=1.0), 2)
-4.22
+4.23
 """
 
 from __future__ import annotations
@@ -74,9 +74,29 @@ CODEC_IMPAIRMENTS: dict[Codec, tuple[float, float]] = {c: _emodel.codec_impairme
 
 #: G.107 Table 3 default values, by the Recommendation's names.
 DEFAULTS: dict[str, float] = {
-    "SLR": 8.0, "RLR": 2.0, "STMR": 15.0, "LSTR": 18.0, "Ds": 3.0, "Dr": 3.0, "TELR": 65.0, "WEPL": 110.0,
-    "T": 0.0, "Tr": 0.0, "Ta": 0.0, "qdu": 1.0, "Ie": 0.0, "Bpl": 4.3, "Ppl": 0.0, "BurstR": 1.0, "Nc": -70.0,
-    "Nfor": -64.0, "Ps": 35.0, "Pr": 35.0, "A": 0.0, "mT": 100.0, "sT": 1.0,
+    "SLR": 8.0,
+    "RLR": 2.0,
+    "STMR": 15.0,
+    "LSTR": 18.0,
+    "Ds": 3.0,
+    "Dr": 3.0,
+    "TELR": 65.0,
+    "WEPL": 110.0,
+    "T": 0.0,
+    "Tr": 0.0,
+    "Ta": 0.0,
+    "qdu": 1.0,
+    "Ie": 0.0,
+    "Bpl": 4.3,
+    "Ppl": 0.0,
+    "BurstR": 1.0,
+    "Nc": -70.0,
+    "Nfor": -64.0,
+    "Ps": 35.0,
+    "Pr": 35.0,
+    "A": 0.0,
+    "mT": 100.0,
+    "sT": 1.0,
 }
 
 
@@ -168,16 +188,22 @@ def mos_from_r(r: float) -> float:
 
 def effective_ie(ie: float, bpl: float, loss_percent: float, burst_ratio: float = 1.0) -> float:
     """Ie,eff = Ie + (95 - Ie) * Ppl / (Ppl / BurstR + Bpl) (G.107 7-29)."""
-    return _emodel.effective_ie(_number("ie", ie, 0.0, 95.0), _number("bpl", bpl, 0.0),
-                                _number("loss_percent", loss_percent, 0.0, 100.0),
-                                _number("burst_ratio", burst_ratio, 1.0))
+    return _emodel.effective_ie(
+        _number("ie", ie, 0.0, 95.0),
+        _number("bpl", bpl, 0.0),
+        _number("loss_percent", loss_percent, 0.0, 100.0),
+        _number("burst_ratio", burst_ratio, 1.0),
+    )
 
 
 def estimate_r(codec: Codec | str, delay_ms: float, loss_percent: float, burst_ratio: float = 1.0) -> float:
     """R for a codec at a one-way delay (ms), a loss percentage and a burst ratio."""
-    return _emodel.estimate_r(int(_codec(codec)), _number("delay_ms", delay_ms, 0.0),
-                              _number("loss_percent", loss_percent, 0.0, 100.0),
-                              _number("burst_ratio", burst_ratio, 1.0))
+    return _emodel.estimate_r(
+        int(_codec(codec)),
+        _number("delay_ms", delay_ms, 0.0),
+        _number("loss_percent", loss_percent, 0.0, 100.0),
+        _number("burst_ratio", burst_ratio, 1.0),
+    )
 
 
 def estimate_mos(codec: Codec | str, delay_ms: float, loss_percent: float, burst_ratio: float = 1.0) -> float:

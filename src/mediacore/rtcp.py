@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from mediacore import _rtp
 
@@ -85,6 +85,7 @@ class SdesType(enum.IntEnum):
 
 # ---------------------------------------------------------------- validation helpers
 
+
 def _uint(name: str, value: object, bits: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an int, got {type(value).__name__}")
@@ -110,7 +111,13 @@ def _words(name: str, value: bytes) -> bytes:
 
 
 def _padding(padding: int) -> int:
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0 or padding > 252 or padding % 4:
+    if (
+        isinstance(padding, bool)
+        or not isinstance(padding, int)
+        or padding < 0
+        or padding > 252
+        or padding % 4
+    ):
         raise ValueError(f"padding must be a multiple of 4 in 0..252, got {padding!r}")
     return padding
 
@@ -125,6 +132,7 @@ _set = object.__setattr__
 
 
 # ---------------------------------------------------------------- report blocks
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ReportBlock:
@@ -161,25 +169,41 @@ class ReportBlock:
         return self.fraction_lost / 256.0
 
     def _native(self) -> tuple[int, int, int, int, int, int, int]:
-        return (self.ssrc, self.fraction_lost, self.cumulative_lost, self.highest_sequence, self.jitter,
-                self.last_sr, self.delay_since_last_sr)
+        return (
+            self.ssrc,
+            self.fraction_lost,
+            self.cumulative_lost,
+            self.highest_sequence,
+            self.jitter,
+            self.last_sr,
+            self.delay_since_last_sr,
+        )
 
     @classmethod
     def _from_native(cls, t: Sequence[int]) -> ReportBlock:
         b = cls.__new__(cls)
-        b.__dict__.update(zip(_BLOCK_FIELDS, t))
+        b.__dict__.update(zip(_BLOCK_FIELDS, t, strict=True))
         return b
 
 
-_BLOCK_FIELDS = ("ssrc", "fraction_lost", "cumulative_lost", "highest_sequence", "jitter", "last_sr",
-                 "delay_since_last_sr")
+_BLOCK_FIELDS = (
+    "ssrc",
+    "fraction_lost",
+    "cumulative_lost",
+    "highest_sequence",
+    "jitter",
+    "last_sr",
+    "delay_since_last_sr",
+)
 
 
 def _blocks(reports: Iterable[ReportBlock]) -> tuple[ReportBlock, ...]:
     reports = _seq("reports", reports)
     if len(reports) > MAX_COUNT:
-        raise ValueError(f"reports holds at most {MAX_COUNT} blocks per packet, got {len(reports)} "
-                         "(send the rest in further RR packets)")
+        raise ValueError(
+            f"reports holds at most {MAX_COUNT} blocks per packet, got {len(reports)} "
+            "(send the rest in further RR packets)"
+        )
     for i, r in enumerate(reports):
         if not isinstance(r, ReportBlock):
             raise ValueError(f"reports[{i}] must be a ReportBlock, got {type(r).__name__}")
@@ -187,6 +211,7 @@ def _blocks(reports: Iterable[ReportBlock]) -> tuple[ReportBlock, ...]:
 
 
 # ---------------------------------------------------------------- SR / RR
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SenderReport:
@@ -210,13 +235,23 @@ class SenderReport:
         _uint("packet_count", self.packet_count, 32)
         _uint("octet_count", self.octet_count, 32)
         _set(self, "reports", _blocks(self.reports))
-        _set(self, "profile_extension", _words("profile_extension", _bytes("profile_extension",
-                                                                            self.profile_extension)))
+        _set(
+            self,
+            "profile_extension",
+            _words("profile_extension", _bytes("profile_extension", self.profile_extension)),
+        )
 
     def serialize(self, *, padding: int = 0) -> bytes:
-        return _rtp.rtcp_sender_report(self.ssrc, self.ntp_timestamp, self.rtp_timestamp, self.packet_count,
-                                       self.octet_count, [r._native() for r in self.reports],
-                                       self.profile_extension, _padding(padding))
+        return _rtp.rtcp_sender_report(
+            self.ssrc,
+            self.ntp_timestamp,
+            self.rtp_timestamp,
+            self.packet_count,
+            self.octet_count,
+            [r._native() for r in self.reports],
+            self.profile_extension,
+            _padding(padding),
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -231,15 +266,20 @@ class ReceiverReport:
     def __post_init__(self) -> None:
         _uint("ssrc", self.ssrc, 32)
         _set(self, "reports", _blocks(self.reports))
-        _set(self, "profile_extension", _words("profile_extension", _bytes("profile_extension",
-                                                                            self.profile_extension)))
+        _set(
+            self,
+            "profile_extension",
+            _words("profile_extension", _bytes("profile_extension", self.profile_extension)),
+        )
 
     def serialize(self, *, padding: int = 0) -> bytes:
-        return _rtp.rtcp_receiver_report(self.ssrc, [r._native() for r in self.reports], self.profile_extension,
-                                         _padding(padding))
+        return _rtp.rtcp_receiver_report(
+            self.ssrc, [r._native() for r in self.reports], self.profile_extension, _padding(padding)
+        )
 
 
 # ---------------------------------------------------------------- SDES
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SdesItem:
@@ -261,7 +301,9 @@ class SdesItem:
             prefix = _bytes("prefix", b"" if self.prefix is None else self.prefix, text=True)
             _set(self, "prefix", prefix)
             if 1 + len(prefix) + len(value) > 255:
-                raise ValueError(f"PRIV item must fit 255 bytes: 1 + prefix {len(prefix)} + value {len(value)}")
+                raise ValueError(
+                    f"PRIV item must fit 255 bytes: 1 + prefix {len(prefix)} + value {len(value)}"
+                )
         else:
             if self.prefix is not None:
                 raise ValueError(f"prefix is only for PRIV items (type 8), not type {self.type}")
@@ -283,7 +325,7 @@ class SdesItem:
         item = cls.__new__(cls)
         if type_ == SdesType.PRIV:  # the native parser checked the prefix length
             n = data[0]
-            item.__dict__.update(type=type_, value=data[1 + n:], prefix=data[1:1 + n])
+            item.__dict__.update(type=type_, value=data[1 + n :], prefix=data[1 : 1 + n])
         else:
             item.__dict__.update(type=type_, value=data, prefix=None)
         return item
@@ -324,11 +366,13 @@ class SourceDescription:
         _set(self, "chunks", chunks)
 
     def serialize(self, *, padding: int = 0) -> bytes:
-        return _rtp.rtcp_sdes([(c.ssrc, [(it.type, it._wire()) for it in c.items]) for c in self.chunks],
-                              _padding(padding))
+        return _rtp.rtcp_sdes(
+            [(c.ssrc, [(it.type, it._wire()) for it in c.items]) for c in self.chunks], _padding(padding)
+        )
 
 
 # ---------------------------------------------------------------- BYE / APP / other
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Goodbye:
@@ -400,10 +444,11 @@ class UnknownPacket:
         return _rtp.rtcp_raw(self.packet_type, self.count, self.body, _padding(padding))
 
 
-RtcpPacket = Union[SenderReport, ReceiverReport, SourceDescription, Goodbye, App, UnknownPacket]
+RtcpPacket = SenderReport | ReceiverReport | SourceDescription | Goodbye | App | UnknownPacket
 
 
 # ---------------------------------------------------------------- compound
+
 
 def _new(cls: type, **fields: object) -> object:
     obj = cls.__new__(cls)
@@ -416,8 +461,16 @@ def _from_native(t: tuple) -> RtcpPacket:
     blocks = ReportBlock._from_native
     if kind == 200:
         _, ssrc, ntp, rtp_ts, packets, octets, reports, ext = t
-        return _new(SenderReport, ssrc=ssrc, ntp_timestamp=ntp, rtp_timestamp=rtp_ts, packet_count=packets,
-                    octet_count=octets, reports=tuple(map(blocks, reports)), profile_extension=ext)
+        return _new(
+            SenderReport,
+            ssrc=ssrc,
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_ts,
+            packet_count=packets,
+            octet_count=octets,
+            reports=tuple(map(blocks, reports)),
+            profile_extension=ext,
+        )
     if kind == 201:
         _, ssrc, reports, ext = t
         return _new(ReceiverReport, ssrc=ssrc, reports=tuple(map(blocks, reports)), profile_extension=ext)
@@ -454,14 +507,17 @@ def serialize(packets: Iterable[RtcpPacket], *, padding: int = 0, reduced_size: 
         if not isinstance(p, (SenderReport, ReceiverReport, SourceDescription, Goodbye, App, UnknownPacket)):
             raise ValueError(f"packets[{i}] is not an RTCP packet: {type(p).__name__}")
     if not reduced_size and not isinstance(packets[0], (SenderReport, ReceiverReport)):
-        raise ValueError("a compound RTCP packet must start with a SenderReport or ReceiverReport "
-                         "(pass reduced_size=True for RFC 5506)")
+        raise ValueError(
+            "a compound RTCP packet must start with a SenderReport or ReceiverReport "
+            "(pass reduced_size=True for RFC 5506)"
+        )
     _padding(padding)
     last = len(packets) - 1
     return b"".join(p.serialize(padding=padding if i == last else 0) for i, p in enumerate(packets))
 
 
 # ---------------------------------------------------------------- NTP, RTT
+
 
 def ntp_from_unix_ns(unix_ns: int) -> int:
     """64-bit NTP timestamp (32.32 seconds since 1900) of a Unix time in ns."""

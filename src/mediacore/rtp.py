@@ -56,6 +56,7 @@ MAX_CSRC: int = _rtp.MAX_CSRC
 ONE_BYTE_PROFILE: int = _rtp.ONE_BYTE_PROFILE
 TWO_BYTE_PROFILE: int = _rtp.TWO_BYTE_PROFILE
 
+
 def _check_uint(name: str, value: object, bits: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an int, got {type(value).__name__}")
@@ -149,8 +150,17 @@ class RtpPacket:
     def serialize(self) -> bytes:
         """The packet's bytes (padding octets zero, then the count)."""
         return _rtp.rtp_serialize(
-            self.marker, self.payload_type, self.sequence_number, self.timestamp, self.ssrc, list(self.csrc),
-            self.payload, self.extension, self.extension_profile, self.extension_data, self.padding_size,
+            self.marker,
+            self.payload_type,
+            self.sequence_number,
+            self.timestamp,
+            self.ssrc,
+            list(self.csrc),
+            self.payload,
+            self.extension,
+            self.extension_profile,
+            self.extension_data,
+            self.padding_size,
         )
 
     def __bytes__(self) -> bytes:
@@ -201,6 +211,7 @@ def is_rtcp(data: bytes | bytearray | memoryview | Sequence[int]) -> bool:
 
 
 # ---------------------------------------------------------------- statistics
+
 
 @dataclasses.dataclass(frozen=True)
 class ReceiveStatistics:
@@ -261,11 +272,20 @@ class ReceiveStats:
 
     __slots__ = ("_native",)
 
-    def __init__(self, ssrc: int, clock_rate: int, *, min_sequential: int = 2, max_dropout: int = 3000,
-                 max_misorder: int = 100) -> None:
+    def __init__(
+        self,
+        ssrc: int,
+        clock_rate: int,
+        *,
+        min_sequential: int = 2,
+        max_dropout: int = 3000,
+        max_misorder: int = 100,
+    ) -> None:
         self._native = _rtp.ReceiveStats(
-            _int_arg("ssrc", ssrc, 0, 2**32 - 1), _int_arg("clock_rate", clock_rate, 1, 2**32 - 1),
-            _int_arg("min_sequential", min_sequential, 1, 1000), _int_arg("max_dropout", max_dropout, 1, 32767),
+            _int_arg("ssrc", ssrc, 0, 2**32 - 1),
+            _int_arg("clock_rate", clock_rate, 1, 2**32 - 1),
+            _int_arg("min_sequential", min_sequential, 1, 1000),
+            _int_arg("max_dropout", max_dropout, 1, 32767),
             _int_arg("max_misorder", max_misorder, 1, 32767),
         )
 
@@ -273,28 +293,40 @@ class ReceiveStats:
     def ssrc(self) -> int:
         return self._native.ssrc
 
-    def on_packet(self, sequence_number: int, timestamp: int, arrival_ns: int, payload_bytes: int = 0) -> bool:
+    def on_packet(
+        self, sequence_number: int, timestamp: int, arrival_ns: int, payload_bytes: int = 0
+    ) -> bool:
         """Account one packet; True if it is valid for statistics (A.1 update_seq)."""
-        return bool(self._native.on_packet(
-            _int_arg("sequence_number", sequence_number, 0, 65535), _int_arg("timestamp", timestamp, 0, 2**32 - 1),
-            _int_arg("arrival_ns", arrival_ns, *_I64), _int_arg("payload_bytes", payload_bytes, 0, 2**63 - 1)))
+        return bool(
+            self._native.on_packet(
+                _int_arg("sequence_number", sequence_number, 0, 65535),
+                _int_arg("timestamp", timestamp, 0, 2**32 - 1),
+                _int_arg("arrival_ns", arrival_ns, *_I64),
+                _int_arg("payload_bytes", payload_bytes, 0, 2**63 - 1),
+            )
+        )
 
-    def on_packets(self, sequence_numbers: Sequence[int], timestamps: Sequence[int],
-                   arrivals_ns: Sequence[int]) -> list[bool]:
+    def on_packets(
+        self, sequence_numbers: Sequence[int], timestamps: Sequence[int], arrivals_ns: Sequence[int]
+    ) -> list[bool]:
         """``on_packet`` for many packets in one native call (same validation by the binding)."""
         if not len(sequence_numbers) == len(timestamps) == len(arrivals_ns):
             raise ValueError("sequence_numbers, timestamps and arrivals_ns must have the same length")
         try:
-            return [bool(v) for v in self._native.on_packets(list(sequence_numbers), list(timestamps),
-                                                             list(arrivals_ns))]
+            return [
+                bool(v)
+                for v in self._native.on_packets(list(sequence_numbers), list(timestamps), list(arrivals_ns))
+            ]
         except TypeError as exc:
-            raise ValueError(f"sequence numbers must be 0..65535, timestamps 0..2**32-1, arrivals int64: {exc}") \
-                from None
+            raise ValueError(
+                f"sequence numbers must be 0..65535, timestamps 0..2**32-1, arrivals int64: {exc}"
+            ) from None
 
     def on_sender_report(self, ntp_timestamp: int, arrival_ns: int) -> None:
         """An SR from this source arrived: its NTP timestamp becomes LSR, ``arrival_ns`` starts DLSR."""
-        self._native.on_sender_report(_int_arg("ntp_timestamp", ntp_timestamp, 0, 2**64 - 1),
-                                      _int_arg("arrival_ns", arrival_ns, *_I64))
+        self._native.on_sender_report(
+            _int_arg("ntp_timestamp", ntp_timestamp, 0, 2**64 - 1), _int_arg("arrival_ns", arrival_ns, *_I64)
+        )
 
     def report_block(self, now_ns: int) -> ReportBlock:
         """The report block about this source as of ``now_ns`` (A.3, 6.4.1); starts a new interval."""
@@ -320,19 +352,25 @@ class SendStats:
     __slots__ = ("_native",)
 
     def __init__(self, ssrc: int, clock_rate: int) -> None:
-        self._native = _rtp.SendStats(_int_arg("ssrc", ssrc, 0, 2**32 - 1),
-                                      _int_arg("clock_rate", clock_rate, 1, 2**32 - 1))
+        self._native = _rtp.SendStats(
+            _int_arg("ssrc", ssrc, 0, 2**32 - 1), _int_arg("clock_rate", clock_rate, 1, 2**32 - 1)
+        )
 
     @property
     def ssrc(self) -> int:
         return self._native.ssrc
 
     def on_sent(self, timestamp: int, payload_bytes: int, now_ns: int) -> None:
-        self._native.on_sent(_int_arg("timestamp", timestamp, 0, 2**32 - 1),
-                             _int_arg("payload_bytes", payload_bytes, 0, 2**63 - 1),
-                             _int_arg("now_ns", now_ns, *_I64))
+        self._native.on_sent(
+            _int_arg("timestamp", timestamp, 0, 2**32 - 1),
+            _int_arg("payload_bytes", payload_bytes, 0, 2**63 - 1),
+            _int_arg("now_ns", now_ns, *_I64),
+        )
 
     def sender_info(self, ntp_now: int, now_ns: int) -> SenderInfo:
         """Sender info for an SR sent now: the RTP timestamp is extrapolated from the last packet sent."""
-        return SenderInfo(*self._native.sender_info(_int_arg("ntp_now", ntp_now, 0, 2**64 - 1),
-                                                    _int_arg("now_ns", now_ns, *_I64)))
+        return SenderInfo(
+            *self._native.sender_info(
+                _int_arg("ntp_now", ntp_now, 0, 2**64 - 1), _int_arg("now_ns", now_ns, *_I64)
+            )
+        )

@@ -13,9 +13,31 @@ from mediacore import emodel
 from mediacore.emodel import BurstEstimator, Codec
 
 
-def g107(SLR=8.0, RLR=2.0, STMR=15.0, LSTR=18.0, Ds=3.0, Dr=3.0, TELR=65.0, WEPL=110.0, T=0.0, Tr=0.0, Ta=0.0,
-         qdu=1.0, Ie=0.0, Bpl=4.3, Ppl=0.0, BurstR=1.0, Nc=-70.0, Nfor=-64.0, Ps=35.0, Pr=35.0, A=0.0, mT=100.0,
-         sT=1.0):
+def g107(
+    SLR=8.0,
+    RLR=2.0,
+    STMR=15.0,
+    LSTR=18.0,
+    Ds=3.0,
+    Dr=3.0,
+    TELR=65.0,
+    WEPL=110.0,
+    T=0.0,
+    Tr=0.0,
+    Ta=0.0,
+    qdu=1.0,
+    Ie=0.0,
+    Bpl=4.3,
+    Ppl=0.0,
+    BurstR=1.0,
+    Nc=-70.0,
+    Nfor=-64.0,
+    Ps=35.0,
+    Pr=35.0,
+    A=0.0,
+    mT=100.0,
+    sT=1.0,
+):
     """G.107 (06/2015) equations 7-1 .. 7-29, written out independently of the C++."""
     lg = math.log10
     OLR = SLR + RLR
@@ -26,36 +48,41 @@ def g107(SLR=8.0, RLR=2.0, STMR=15.0, LSTR=18.0, Ds=3.0, Dr=3.0, TELR=65.0, WEPL
     No = 10 * lg(10 ** (Nc / 10) + 10 ** (Nos / 10) + 10 ** (Nor / 10) + 10 ** (Nfo / 10))
     Ro = 15 - 1.5 * (SLR + No)
     Q = 37 - 15 * lg(qdu)
-    G = 1.07 + 0.258 * Q + 0.0602 * Q ** 2
+    G = 1.07 + 0.258 * Q + 0.0602 * Q**2
     Z = 46 / 30 - G / 40
     Y = (Ro - 100) / 15 + 46 / 8.4 - G / 9
-    Iq = 15 * lg(1 + 10 ** Y + 10 ** Z)
+    Iq = 15 * lg(1 + 10**Y + 10**Z)
     STMRo = -10 * lg(10 ** (-STMR / 10) + math.exp(-T / 4) * 10 ** (-TELR / 10))
-    Ist = (12 * (1 + ((STMRo - 13) / 6) ** 8) ** (1 / 8) - 28 * (1 + ((STMRo + 1) / 19.4) ** 35) ** (1 / 35)
-           - 13 * (1 + ((STMRo - 3) / 33) ** 13) ** (1 / 13) + 29)
+    Ist = (
+        12 * (1 + ((STMRo - 13) / 6) ** 8) ** (1 / 8)
+        - 28 * (1 + ((STMRo + 1) / 19.4) ** 35) ** (1 / 35)
+        - 13 * (1 + ((STMRo - 3) / 33) ** 13) ** (1 / 13)
+        + 29
+    )
     Xolr = OLR + 0.2 * (64 + No - RLR)
     Iolr = 20 * ((1 + (Xolr / 8) ** 8) ** (1 / 8) - Xolr / 8)
     Is = Iolr + Ist + Iq
     Roe = -1.5 * (No - RLR)
-    TERV = TELR - 40 * lg((1 + T / 10) / (1 + T / 150)) + 6 * math.exp(-0.3 * T ** 2)
+    TERV = TELR - 40 * lg((1 + T / 10) / (1 + T / 150)) + 6 * math.exp(-0.3 * T**2)
     if STMR < 9:
         TERV += Ist / 2
     Re = 80 + 2.5 * (TERV - 14)
     Idte = ((Roe - Re) / 2 + math.sqrt((Roe - Re) ** 2 / 4 + 100) - 1) * (1 - math.exp(-T))
     if STMR > 20:
-        Idte = math.sqrt(Idte ** 2 + Ist ** 2)
+        Idte = math.sqrt(Idte**2 + Ist**2)
     Rle = 10.5 * (WEPL + 7) * (Tr + 1) ** -0.25
     Idle = (Ro - Rle) / 2 + math.sqrt((Ro - Rle) ** 2 / 4 + 169)
     Idd = 0.0
     if Ta > mT:
         X = lg(Ta / mT) / lg(2)
         e = 6 * sT
-        Idd = 25 * ((1 + X ** e) ** (1 / e) - 3 * (1 + (X / 3) ** e) ** (1 / e) + 2)
+        Idd = 25 * ((1 + X**e) ** (1 / e) - 3 * (1 + (X / 3) ** e) ** (1 / e) + 2)
     Ie_eff = Ie + (95 - Ie) * Ppl / (Ppl / BurstR + Bpl) if Ppl > 0 else Ie
     return Ro - Is - (Idte + Idle + Idd) - Ie_eff + A
 
 
 # ---------------------------------------------------------------- published points
+
 
 def test_default_values_give_r_93_2_and_mos_4_41():
     b = emodel.breakdown()
@@ -92,7 +119,7 @@ def test_delay_impairment_follows_cole_rosenbluth(delay):
 def test_pure_delay_term_idd():
     assert emodel.breakdown(Ta=100).Idd == 0.0
     # Ta = 200 ms: X = 1, Idd = 25 ((2)^(1/6) - 3 (1 + 3^-6)^(1/6) + 2)
-    expected = 25 * (2 ** (1 / 6) - 3 * (1 + 3 ** -6) ** (1 / 6) + 2)
+    expected = 25 * (2 ** (1 / 6) - 3 * (1 + 3**-6) ** (1 / 6) + 2)
     assert emodel.breakdown(Ta=200).Idd == pytest.approx(expected, rel=1e-12)
     assert expected == pytest.approx(3.044, abs=1e-3)
 
@@ -117,12 +144,25 @@ def test_estimate_uses_delay_as_ta_t_and_twice_as_tr():
 
 # ---------------------------------------------------------------- properties
 
+
 @settings(max_examples=300, deadline=None)
 @given(
-    Ta=st.floats(0, 800), T=st.floats(0, 800), Tr=st.floats(0, 1600), Ppl=st.floats(0, 100),
-    BurstR=st.floats(1, 8), Ie=st.floats(0, 60), Bpl=st.floats(1, 40), TELR=st.floats(5, 65),
-    STMR=st.floats(5, 25), SLR=st.floats(0, 18), RLR=st.floats(-5, 14), qdu=st.floats(1, 14),
-    WEPL=st.floats(5, 110), Nc=st.floats(-80, -40), Ps=st.floats(35, 85), A=st.floats(0, 20),
+    Ta=st.floats(0, 800),
+    T=st.floats(0, 800),
+    Tr=st.floats(0, 1600),
+    Ppl=st.floats(0, 100),
+    BurstR=st.floats(1, 8),
+    Ie=st.floats(0, 60),
+    Bpl=st.floats(1, 40),
+    TELR=st.floats(5, 65),
+    STMR=st.floats(5, 25),
+    SLR=st.floats(0, 18),
+    RLR=st.floats(-5, 14),
+    qdu=st.floats(1, 14),
+    WEPL=st.floats(5, 110),
+    Nc=st.floats(-80, -40),
+    Ps=st.floats(35, 85),
+    A=st.floats(0, 20),
 )
 def test_native_matches_the_plain_python_transcription(**params):
     assert emodel.r_factor(**params) == pytest.approx(g107(**params), rel=1e-9, abs=1e-9)
@@ -148,6 +188,7 @@ def test_plc_codec_degrades_less_than_plain_g711():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize(
     "call, message",
@@ -185,10 +226,11 @@ def test_native_estimate_sanitises_what_the_engine_might_pass():
 
 # ---------------------------------------------------------------- burst estimation
 
+
 def transitions_model(pattern: list[bool]) -> tuple[float, float, float]:
     """p, q and BurstR counted directly from the pattern."""
     rr = rl = lr = ll = 0
-    for a, b in zip(pattern, pattern[1:]):
+    for a, b in zip(pattern, pattern[1:], strict=False):
         if not a:
             rl += b
             rr += not b
@@ -228,7 +270,8 @@ def test_random_loss_gives_burst_ratio_one_and_gilbert_loss_its_burst_ratio():
     assert g.loss_percent == pytest.approx(100 * 0.02 / 0.27, rel=0.05)
     # The bursty stream rates worse than random loss at the same loss rate.
     assert emodel.estimate_mos("g711_plc", 50, g.loss_percent, g.burst_ratio) < emodel.estimate_mos(
-        "g711_plc", 50, g.loss_percent, 1.0)
+        "g711_plc", 50, g.loss_percent, 1.0
+    )
 
 
 def test_on_sequence_turns_gaps_into_losses_and_ignores_late_packets():

@@ -25,8 +25,8 @@ from mediacore.rtcp import (
     UnknownPacket,
 )
 
-
 # ---------------------------------------------------------------- hand assembly (independent of the builder)
+
 
 def header(pt: int, count: int, body: bytes, padding: int = 0) -> bytes:
     if padding:
@@ -36,8 +36,11 @@ def header(pt: int, count: int, body: bytes, padding: int = 0) -> bytes:
 
 
 def block_bytes(ssrc, fraction, lost, highest, jitter, lsr, dlsr) -> bytes:
-    return struct.pack("!IB", ssrc, fraction) + (lost & 0xFFFFFF).to_bytes(3, "big") + struct.pack(
-        "!IIII", highest, jitter, lsr, dlsr)
+    return (
+        struct.pack("!IB", ssrc, fraction)
+        + (lost & 0xFFFFFF).to_bytes(3, "big")
+        + struct.pack("!IIII", highest, jitter, lsr, dlsr)
+    )
 
 
 def sdes_chunk(ssrc: int, items: list[tuple[int, bytes]]) -> bytes:
@@ -60,14 +63,34 @@ def test_hand_assembled_sr_sdes_bye_app_compound():
     packets = rtcp.parse(data)
     assert packets == [
         SenderReport(
-            ssrc=0x11223344, ntp_timestamp=0xE1234567_80000000, rtp_timestamp=160000, packet_count=1000,
+            ssrc=0x11223344,
+            ntp_timestamp=0xE1234567_80000000,
+            rtp_timestamp=160000,
+            packet_count=1000,
             octet_count=172000,
-            reports=(ReportBlock(ssrc=0x55667788, fraction_lost=64, cumulative_lost=-3, highest_sequence=0x10005,
-                                 jitter=42, last_sr=0x45670000, delay_since_last_sr=0x18000),),
+            reports=(
+                ReportBlock(
+                    ssrc=0x55667788,
+                    fraction_lost=64,
+                    cumulative_lost=-3,
+                    highest_sequence=0x10005,
+                    jitter=42,
+                    last_sr=0x45670000,
+                    delay_since_last_sr=0x18000,
+                ),
+            ),
         ),
-        SourceDescription(chunks=(SdesChunk(ssrc=0x11223344, items=(
-            SdesItem(type=SdesType.CNAME, value=b"alice@example.com"), SdesItem(type=SdesType.TOOL, value=b"hotline"),
-        )),)),
+        SourceDescription(
+            chunks=(
+                SdesChunk(
+                    ssrc=0x11223344,
+                    items=(
+                        SdesItem(type=SdesType.CNAME, value=b"alice@example.com"),
+                        SdesItem(type=SdesType.TOOL, value=b"hotline"),
+                    ),
+                ),
+            )
+        ),
         Goodbye(sources=(1, 2), reason=b"hangup"),
         App(subtype=3, ssrc=7, name=b"HTLN", data=b"data"),
         UnknownPacket(packet_type=205, count=1, body=struct.pack("!II", 1, 2) + b"\x00\x10\x00\x01"),
@@ -102,8 +125,9 @@ def test_sdes_every_item_type_priv_and_empty_chunk():
 @pytest.mark.parametrize("reason_len", range(0, 9))
 def test_bye_reason_padding_to_word_boundary(reason_len):
     reason = b"x" * reason_len
-    data = header(201, 0, b"\0\0\0\1") + header(203, 1, b"\0\0\0\5" + bytes([reason_len]) + reason
-                                               + bytes((-(1 + reason_len)) % 4))
+    data = header(201, 0, b"\0\0\0\1") + header(
+        203, 1, b"\0\0\0\5" + bytes([reason_len]) + reason + bytes((-(1 + reason_len)) % 4)
+    )
     assert rtcp.parse(data)[1] == Goodbye(sources=(5,), reason=reason)
     assert rtcp.serialize([ReceiverReport(ssrc=1), Goodbye(sources=(5,), reason=reason)]) == data
 
@@ -112,7 +136,8 @@ def test_bye_without_reason_differs_from_empty_reason():
     assert Goodbye(sources=(5,)).serialize() == header(203, 1, b"\0\0\0\5")
     assert Goodbye(sources=(5,), reason=b"").serialize() == header(203, 1, b"\0\0\0\5" + b"\0\0\0\0")
     assert rtcp.parse(Goodbye(sources=(5,), reason="").serialize(), reduced_size=True) == [
-        Goodbye(sources=(5,), reason=b"")]
+        Goodbye(sources=(5,), reason=b"")
+    ]
 
 
 def test_padding_on_the_last_packet_only():
@@ -124,7 +149,9 @@ def test_padding_on_the_last_packet_only():
 
 
 def test_report_blocks_at_the_31_limit_and_profile_extension():
-    blocks = tuple(ReportBlock(ssrc=i, cumulative_lost=-(1 << 23) if i % 2 else (1 << 23) - 1) for i in range(31))
+    blocks = tuple(
+        ReportBlock(ssrc=i, cumulative_lost=-(1 << 23) if i % 2 else (1 << 23) - 1) for i in range(31)
+    )
     sr = SenderReport(ssrc=1, reports=blocks, profile_extension=b"EXT!" * 2)
     assert rtcp.parse(sr.serialize()) == [sr]
     with pytest.raises(ValueError, match="at most 31 blocks"):
@@ -133,8 +160,9 @@ def test_report_blocks_at_the_31_limit_and_profile_extension():
 
 # ---------------------------------------------------------------- malformed input
 
+
 def _with_word(data: bytes, offset: int, fmt: str, value: int) -> bytes:
-    return data[:offset] + struct.pack(fmt, value) + data[offset + struct.calcsize(fmt):]
+    return data[:offset] + struct.pack(fmt, value) + data[offset + struct.calcsize(fmt) :]
 
 
 @pytest.mark.parametrize(
@@ -149,21 +177,42 @@ def _with_word(data: bytes, offset: int, fmt: str, value: int) -> bytes:
         (APP, "does not start with SR or RR"),
         (SR[:-4], "length field runs past"),
         (_with_word(SR, 2, "!H", 100), "length field runs past"),
-        (header(200, 1, SR_BODY + BLOCK, padding=4) + SDES, "padding bit set on a packet that is not the last"),
+        (
+            header(200, 1, SR_BODY + BLOCK, padding=4) + SDES,
+            "padding bit set on a packet that is not the last",
+        ),
         (SR + header(202, 1, CNAME, padding=4)[:-1] + b"\0", "padding count is 0"),
         (SR + header(202, 1, CNAME, padding=4)[:-1] + b"\x03", "not a multiple of 4"),
-        (header(201, 0, b"\0\0\0\1")[:0] + bytes([0xA0, 201, 0, 1]) + b"\0\0\0\x08", "larger than the packet"),
+        (
+            header(201, 0, b"\0\0\0\1")[:0] + bytes([0xA0, 201, 0, 1]) + b"\0\0\0\x08",
+            "larger than the packet",
+        ),
         (header(200, 2, SR_BODY + BLOCK), "shorter than its count field"),
         (header(201, 1, b"\0\0\0\1"), "shorter than its count field"),
         (SR + header(202, 2, CNAME), "malformed SDES"),  # count says 2 chunks, 1 present
         (SR + header(202, 0, CNAME), "malformed SDES"),  # data after the announced chunks
-        (SR + header(202, 1, struct.pack("!I", 1) + bytes([1, 10]) + b"ab"), "malformed SDES"),  # item overrun
-        (SR + header(202, 1, struct.pack("!I", 1) + bytes([1, 2]) + b"ab"), "malformed SDES"),  # no terminator
-        (SR + header(202, 1, struct.pack("!I", 1) + bytes([1, 1]) + b"a" + b"\x07"), "malformed SDES"),  # junk pad
-        (SR + header(202, 1, struct.pack("!I", 1) + bytes([8, 2, 5, 0])), "malformed SDES"),  # PRIV prefix overrun
+        (
+            SR + header(202, 1, struct.pack("!I", 1) + bytes([1, 10]) + b"ab"),
+            "malformed SDES",
+        ),  # item overrun
+        (
+            SR + header(202, 1, struct.pack("!I", 1) + bytes([1, 2]) + b"ab"),
+            "malformed SDES",
+        ),  # no terminator
+        (
+            SR + header(202, 1, struct.pack("!I", 1) + bytes([1, 1]) + b"a" + b"\x07"),
+            "malformed SDES",
+        ),  # junk pad
+        (
+            SR + header(202, 1, struct.pack("!I", 1) + bytes([8, 2, 5, 0])),
+            "malformed SDES",
+        ),  # PRIV prefix overrun
         (SR + header(203, 1, b"\0\0\0\5" + bytes([9]) + b"abc"), "malformed BYE"),  # reason overrun
         (SR + header(203, 1, b"\0\0\0\5" + bytes([2]) + b"ab\x01"), "malformed BYE"),  # non-null padding
-        (SR + header(203, 1, b"\0\0\0\5" + bytes([2]) + b"ab\0" + b"\0\0\0\0"), "malformed BYE"),  # extra word
+        (
+            SR + header(203, 1, b"\0\0\0\5" + bytes([2]) + b"ab\0" + b"\0\0\0\0"),
+            "malformed BYE",
+        ),  # extra word
         (SR + header(203, 2, b"\0\0\0\5"), "shorter than its count field"),
         (SR + header(204, 0, b"\0\0\0\5"), "APP packet shorter"),
     ],
@@ -229,6 +278,7 @@ def test_text_is_utf8_encoded():
 
 # ---------------------------------------------------------------- NTP and RTT
 
+
 def test_ntp_conversions():
     assert rtcp.ntp_from_unix_ns(0) == 2208988800 << 32
     assert rtcp.ntp_from_unix_ns(500_000_000) == (2208988800 << 32) | 0x80000000
@@ -255,32 +305,59 @@ def test_rfc3550_figure_2_round_trip_time():
 
 u32 = st.integers(0, 2**32 - 1)
 blocks = st.builds(
-    ReportBlock, ssrc=u32, fraction_lost=st.integers(0, 255), cumulative_lost=st.integers(-(1 << 23), (1 << 23) - 1),
-    highest_sequence=u32, jitter=u32, last_sr=u32, delay_since_last_sr=u32,
+    ReportBlock,
+    ssrc=u32,
+    fraction_lost=st.integers(0, 255),
+    cumulative_lost=st.integers(-(1 << 23), (1 << 23) - 1),
+    highest_sequence=u32,
+    jitter=u32,
+    last_sr=u32,
+    delay_since_last_sr=u32,
 )
 words = st.integers(0, 4).flatmap(lambda n: st.binary(min_size=4 * n, max_size=4 * n))
 sender_reports = st.builds(
-    SenderReport, ssrc=u32, ntp_timestamp=st.integers(0, 2**64 - 1), rtp_timestamp=u32, packet_count=u32,
-    octet_count=u32, reports=st.lists(blocks, max_size=31).map(tuple), profile_extension=words,
+    SenderReport,
+    ssrc=u32,
+    ntp_timestamp=st.integers(0, 2**64 - 1),
+    rtp_timestamp=u32,
+    packet_count=u32,
+    octet_count=u32,
+    reports=st.lists(blocks, max_size=31).map(tuple),
+    profile_extension=words,
 )
 receiver_reports = st.builds(
-    ReceiverReport, ssrc=u32, reports=st.lists(blocks, max_size=31).map(tuple), profile_extension=words)
-plain_items = st.builds(SdesItem, type=st.sampled_from([t for t in range(1, 256) if t != 8]),
-                        value=st.binary(max_size=255))
+    ReceiverReport, ssrc=u32, reports=st.lists(blocks, max_size=31).map(tuple), profile_extension=words
+)
+plain_items = st.builds(
+    SdesItem, type=st.sampled_from([t for t in range(1, 256) if t != 8]), value=st.binary(max_size=255)
+)
 priv_items = st.binary(max_size=100).flatmap(
-    lambda prefix: st.builds(SdesItem, type=st.just(8), prefix=st.just(prefix),
-                             value=st.binary(max_size=254 - len(prefix))))
+    lambda prefix: st.builds(
+        SdesItem, type=st.just(8), prefix=st.just(prefix), value=st.binary(max_size=254 - len(prefix))
+    )
+)
 chunks = st.builds(SdesChunk, ssrc=u32, items=st.lists(plain_items | priv_items, max_size=6).map(tuple))
 sdes = st.builds(SourceDescription, chunks=st.lists(chunks, max_size=31).map(tuple))
-byes = st.builds(Goodbye, sources=st.lists(u32, max_size=31).map(tuple), reason=st.none() | st.binary(max_size=255))
-apps = st.builds(App, subtype=st.integers(0, 31), ssrc=u32, name=st.binary(min_size=4, max_size=4), data=words)
-unknown = st.builds(UnknownPacket, packet_type=st.integers(205, 255) | st.integers(0, 199),
-                    count=st.integers(0, 31), body=words)
+byes = st.builds(
+    Goodbye, sources=st.lists(u32, max_size=31).map(tuple), reason=st.none() | st.binary(max_size=255)
+)
+apps = st.builds(
+    App, subtype=st.integers(0, 31), ssrc=u32, name=st.binary(min_size=4, max_size=4), data=words
+)
+unknown = st.builds(
+    UnknownPacket,
+    packet_type=st.integers(205, 255) | st.integers(0, 199),
+    count=st.integers(0, 31),
+    body=words,
+)
 any_packet = sender_reports | receiver_reports | sdes | byes | apps | unknown
 
 
-@pytest.mark.parametrize("strategy", [sender_reports, receiver_reports, sdes, byes, apps, unknown],
-                         ids=["SR", "RR", "SDES", "BYE", "APP", "other"])
+@pytest.mark.parametrize(
+    "strategy",
+    [sender_reports, receiver_reports, sdes, byes, apps, unknown],
+    ids=["SR", "RR", "SDES", "BYE", "APP", "other"],
+)
 def test_each_type_round_trips(strategy):
     @settings(max_examples=100, deadline=None)
     @given(strategy, st.sampled_from([0, 4, 8, 252]))
@@ -324,19 +401,31 @@ def _header_offsets(blob: bytes) -> list[int]:
     out, pos = [], 0
     while pos < len(blob):
         out.append(pos)
-        pos += 4 * (struct.unpack("!H", blob[pos + 2:pos + 4])[0] + 1)
+        pos += 4 * (struct.unpack("!H", blob[pos + 2 : pos + 4])[0] + 1)
     return out
 
 
 # ---------------------------------------------------------------- an outside decoder: tshark
+
 
 def _pcap(datagrams: list[bytes], port: int) -> bytes:
     """Classic pcap, Ethernet/IPv4/UDP 127.0.0.1 -> 127.0.0.1:port, checksums zero (valid for UDP/IPv4)."""
     out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     for i, d in enumerate(datagrams):
         udp = struct.pack("!HHHH", 40000, port, 8 + len(d), 0) + d
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0, bytes([127, 0, 0, 1]),
-                         bytes([127, 0, 0, 1]))
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            i,
+            0,
+            64,
+            17,
+            0,
+            bytes([127, 0, 0, 1]),
+            bytes([127, 0, 0, 1]),
+        )
         csum = sum(struct.unpack("!10H", ip))
         csum = (csum & 0xFFFF) + (csum >> 16)
         csum = ~((csum & 0xFFFF) + (csum >> 16)) & 0xFFFF
@@ -348,23 +437,50 @@ def _pcap(datagrams: list[bytes], port: int) -> bytes:
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
 def test_tshark_decodes_what_we_build(tmp_path: Path):
-    sr = SenderReport(ssrc=0xCAFEBABE, ntp_timestamp=0xE1234567_80000000, rtp_timestamp=12345, packet_count=50,
-                      octet_count=8000, reports=(ReportBlock(ssrc=0x01020304, fraction_lost=26, cumulative_lost=-2,
-                                                             highest_sequence=70000, jitter=17, last_sr=0xB7052000,
-                                                             delay_since_last_sr=0x54000),))
+    sr = SenderReport(
+        ssrc=0xCAFEBABE,
+        ntp_timestamp=0xE1234567_80000000,
+        rtp_timestamp=12345,
+        packet_count=50,
+        octet_count=8000,
+        reports=(
+            ReportBlock(
+                ssrc=0x01020304,
+                fraction_lost=26,
+                cumulative_lost=-2,
+                highest_sequence=70000,
+                jitter=17,
+                last_sr=0xB7052000,
+                delay_since_last_sr=0x54000,
+            ),
+        ),
+    )
     sdes = SourceDescription(chunks=(SdesChunk(ssrc=0xCAFEBABE, items=(SdesItem.cname("agent7@hotline"),)),))
     bye = Goodbye(sources=(0xCAFEBABE,), reason="call ended")
     path = tmp_path / "rtcp.pcap"
     path.write_bytes(_pcap([rtcp.serialize([sr, sdes, bye], padding=4)], 5005))
-    fields = ["rtcp.senderssrc", "rtcp.timestamp.rtp", "rtcp.sender.packetcount", "rtcp.sender.octetcount",
-              "rtcp.ssrc.identifier", "rtcp.ssrc.fraction", "rtcp.ssrc.cum_nr", "rtcp.ssrc.ext_high",
-              "rtcp.ssrc.jitter", "rtcp.ssrc.lsr", "rtcp.ssrc.dlsr", "rtcp.sdes.text", "rtcp.padding.count",
-              "rtcp.length_check", "_ws.expert"]
+    fields = [
+        "rtcp.senderssrc",
+        "rtcp.timestamp.rtp",
+        "rtcp.sender.packetcount",
+        "rtcp.sender.octetcount",
+        "rtcp.ssrc.identifier",
+        "rtcp.ssrc.fraction",
+        "rtcp.ssrc.cum_nr",
+        "rtcp.ssrc.ext_high",
+        "rtcp.ssrc.jitter",
+        "rtcp.ssrc.lsr",
+        "rtcp.ssrc.dlsr",
+        "rtcp.sdes.text",
+        "rtcp.padding.count",
+        "rtcp.length_check",
+        "_ws.expert",
+    ]
     cmd = ["tshark", "-r", str(path), "-d", "udp.port==5005,rtcp", "-T", "fields", "-E", "separator=|"]
     for f in fields:
         cmd += ["-e", f]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-    values = dict(zip(fields, out.split("|")))
+    values = dict(zip(fields, out.split("|"), strict=True))
     assert values["rtcp.senderssrc"] == "0xcafebabe"
     assert values["rtcp.timestamp.rtp"] == "12345"
     assert values["rtcp.sender.packetcount"] == "50" and values["rtcp.sender.octetcount"] == "8000"

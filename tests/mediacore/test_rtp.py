@@ -11,31 +11,16 @@ from hypothesis import strategies as st
 
 from mediacore import rtp
 from mediacore.rtp import RtpPacket
+from tests.pcap import udp_datagrams
 
 SIPP_PCAPS = Path("/usr/share/sip-tester")
 
 
 # ---------------------------------------------------------------- helpers
 
+
 def udp_payloads(path: Path) -> list[bytes]:
-    """UDP payloads of a classic little/big-endian pcap with Ethernet or Linux-cooked frames."""
-    raw = path.read_bytes()
-    magic = raw[:4]
-    endian = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">"}[magic]
-    linktype = struct.unpack(endian + "I", raw[20:24])[0]
-    link_header = {1: 14, 113: 16}[linktype]
-    out, off = [], 24
-    while off + 16 <= len(raw):
-        incl = struct.unpack(endian + "I", raw[off + 8:off + 12])[0]
-        frame = raw[off + 16:off + 16 + incl]
-        off += 16 + incl
-        ip = frame[link_header:]
-        if ip[0] >> 4 != 4 or ip[9] != 17:
-            continue
-        ihl = (ip[0] & 0x0F) * 4
-        udp_len = struct.unpack("!H", ip[ihl + 4:ihl + 6])[0]
-        out.append(bytes(ip[ihl + 8:ihl + udp_len]))
-    return out
+    return [d.payload for d in udp_datagrams(path)]
 
 
 def model_parse(data: bytes) -> dict:
@@ -54,10 +39,10 @@ def model_parse(data: bytes) -> dict:
     if b0 & 0x10:
         if len(data) < pos + 4:
             raise ValueError("extension")
-        profile, words = struct.unpack("!HH", data[pos:pos + 4])
+        profile, words = struct.unpack("!HH", data[pos : pos + 4])
         if len(data) < pos + 4 + 4 * words:
             raise ValueError("extension")
-        ext = data[pos + 4:pos + 4 + 4 * words]
+        ext = data[pos + 4 : pos + 4 + 4 * words]
         pos += 4 + 4 * words
     pad = 0
     if b0 & 0x20:
@@ -65,15 +50,36 @@ def model_parse(data: bytes) -> dict:
         if pad == 0 or pad > len(data) - pos:
             raise ValueError("padding")
     return dict(
-        version=2, padding=bool(b0 & 0x20), extension=bool(b0 & 0x10), marker=bool(b1 & 0x80),
-        payload_type=b1 & 0x7F, sequence_number=seq, timestamp=ts, ssrc=ssrc, csrc=csrc,
-        payload=data[pos:len(data) - pad], extension_profile=profile, extension_data=ext, padding_size=pad,
+        version=2,
+        padding=bool(b0 & 0x20),
+        extension=bool(b0 & 0x10),
+        marker=bool(b1 & 0x80),
+        payload_type=b1 & 0x7F,
+        sequence_number=seq,
+        timestamp=ts,
+        ssrc=ssrc,
+        csrc=csrc,
+        payload=data[pos : len(data) - pad],
+        extension_profile=profile,
+        extension_data=ext,
+        padding_size=pad,
     )
 
 
 FIELDS = (
-    "version", "padding", "extension", "marker", "payload_type", "sequence_number", "timestamp", "ssrc",
-    "csrc", "payload", "extension_profile", "extension_data", "padding_size",
+    "version",
+    "padding",
+    "extension",
+    "marker",
+    "payload_type",
+    "sequence_number",
+    "timestamp",
+    "ssrc",
+    "csrc",
+    "payload",
+    "extension_profile",
+    "extension_data",
+    "padding_size",
 )
 
 
@@ -84,21 +90,29 @@ def fields(p: RtpPacket) -> dict:
 # A packet using every header feature: V=2 P=1 X=1 CC=2, M=1 PT=96, two CSRCs,
 # an RFC 8285 one-byte extension (id 1 = 0xAA, id 2 = BB CC DD, 2 padding
 # octets), payload "hello", 4 padding octets.
-FULL = bytes.fromhex(
-    "b2e01234" "deadbeef" "01020304"
-    "0000000a" "0000000b"
-    "bede0002" "10aa22bb" "ccdd0000"
-) + b"hello" + bytes([0, 0, 0, 4])
+FULL = (
+    bytes.fromhex("b2e01234deadbeef010203040000000a0000000bbede000210aa22bbccdd0000")
+    + b"hello"
+    + bytes([0, 0, 0, 4])
+)
 
 
 # ---------------------------------------------------------------- exact parses
 
+
 def test_hand_assembled_packet_with_every_feature():
     p = RtpPacket.parse(FULL)
     assert p == RtpPacket(
-        marker=True, payload_type=96, sequence_number=0x1234, timestamp=0xDEADBEEF, ssrc=0x01020304,
-        csrc=(10, 11), payload=b"hello", extension_profile=0xBEDE,
-        extension_data=bytes.fromhex("10aa22bbccdd0000"), padding_size=4,
+        marker=True,
+        payload_type=96,
+        sequence_number=0x1234,
+        timestamp=0xDEADBEEF,
+        ssrc=0x01020304,
+        csrc=(10, 11),
+        payload=b"hello",
+        extension_profile=0xBEDE,
+        extension_data=bytes.fromhex("10aa22bbccdd0000"),
+        padding_size=4,
     )
     assert p.padding and p.extension and p.version == 2
     assert p.header_size == 32
@@ -124,7 +138,7 @@ def test_sipp_g711a_capture_parses_and_reserializes_byte_exact():
     assert {p.payload_type for p in parsed} == {8}  # PCMA
     assert len({p.ssrc for p in parsed}) == 1
     assert {len(p.payload) for p in parsed} == {240}  # 30 ms at 8 kHz
-    for a, b in zip(parsed, parsed[1:]):
+    for a, b in zip(parsed, parsed[1:], strict=False):
         assert b.sequence_number == (a.sequence_number + 1) & 0xFFFF
         assert b.timestamp == (a.timestamp + 240) & 0xFFFFFFFF
     assert parsed[0].marker and not any(p.marker for p in parsed[1:])
@@ -133,7 +147,9 @@ def test_sipp_g711a_capture_parses_and_reserializes_byte_exact():
     assert rtp._rtp.rtp_reserialize_many(packets) == b"".join(packets)
 
 
-@pytest.mark.skipif(not (SIPP_PCAPS / "dtmf_2833_1.pcap").exists(), reason="sip-tester's DTMF pcaps not installed")
+@pytest.mark.skipif(
+    not (SIPP_PCAPS / "dtmf_2833_1.pcap").exists(), reason="sip-tester's DTMF pcaps not installed"
+)
 def test_sipp_rfc2833_capture():
     packets = [RtpPacket.parse(d) for d in udp_payloads(SIPP_PCAPS / "dtmf_2833_1.pcap")]
     assert len(packets) == 10
@@ -145,6 +161,7 @@ def test_sipp_rfc2833_capture():
 
 
 # ---------------------------------------------------------------- malformed input
+
 
 @pytest.mark.parametrize(
     "data, message",
@@ -226,10 +243,11 @@ def test_constructor_validates_each_field(kwargs, message):
 def test_flags_are_derived_when_left_out():
     p = RtpPacket(padding_size=2, extension_profile=0xBEDE)
     assert p.padding and p.extension
-    assert RtpPacket(extension=True).serialize() == bytes.fromhex("900000000000000000000000" "00000000")
+    assert RtpPacket(extension=True).serialize() == bytes.fromhex("90000000000000000000000000000000")
 
 
 # ---------------------------------------------------------------- RFC 8285 elements
+
 
 def test_two_byte_elements_round_trip_and_zero_length_values():
     p = RtpPacket().with_extension_elements([(1, b""), (200, b"x" * 20), (3, b"abc")])

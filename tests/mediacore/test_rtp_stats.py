@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from mediacore import rtcp
 from mediacore.rtcp import ReportBlock
 from mediacore.rtp import ReceiveStats, RtpPacket, SendStats
+from tests.pcap import udp_datagrams
 
 SEQ_MOD = 1 << 16
 G711A = Path("/usr/share/sip-tester/g711a.pcap")
@@ -28,7 +28,12 @@ class Model:
     """
 
     def __init__(self, clock_rate, min_sequential=2, max_dropout=3000, max_misorder=100):
-        self.rate, self.min_seq, self.max_dropout, self.max_misorder = clock_rate, min_sequential, max_dropout, max_misorder
+        self.rate, self.min_seq, self.max_dropout, self.max_misorder = (
+            clock_rate,
+            min_sequential,
+            max_dropout,
+            max_misorder,
+        )
         self.started = False
         self.probation = 0
         self.transit = None
@@ -122,6 +127,7 @@ def feed(packets, clock_rate=8000, **cfg):
 
 # ---------------------------------------------------------------- A.1
 
+
 def test_probation_then_valid():
     s = ReceiveStats(1, 8000)
     assert [s.on_packet(100 + i, 160 * i, 20_000_000 * i) for i in range(4)] == [False, True, True, True]
@@ -132,7 +138,14 @@ def test_probation_then_valid():
 
 def test_probation_restarts_on_a_gap():
     s = ReceiveStats(1, 8000, min_sequential=3)
-    assert [s.on_packet(q, 0, 0) for q in (10, 11, 13, 14, 15, 16)] == [False, False, False, False, True, True]
+    assert [s.on_packet(q, 0, 0) for q in (10, 11, 13, 14, 15, 16)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
     assert s.statistics().base_seq == 15
 
 
@@ -178,6 +191,7 @@ def test_late_and_duplicate_packets_count_as_received():
 
 # ---------------------------------------------------------------- A.3
 
+
 def test_fraction_and_cumulative_loss_per_interval():
     s = ReceiveStats(1, 8000, min_sequential=1)
     lost = {5, 17, 18, 60, 61, 62, 63}
@@ -206,6 +220,7 @@ def test_loss_fields_clamp_to_the_wire_formats():
 
 # ---------------------------------------------------------------- A.8
 
+
 def test_constant_transit_gives_zero_jitter_and_a_step_gives_the_appendix_value():
     packets = [(i, 160 * i, 20_000_000 * i + 5_000_000) for i in range(50)]
     s, _ = feed(packets, min_sequential=1)
@@ -227,15 +242,27 @@ def test_alternating_delay_converges_to_the_alternation():
 
 
 KINDS = ["next"] * 8 + ["lose", "dup", "back", "jump"]
-ops = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 65535), st.integers(0, 30_000_000),
-                         st.integers(0, 15)), min_size=1, max_size=150)
+ops = st.lists(
+    st.tuples(st.sampled_from(KINDS), st.integers(0, 65535), st.integers(0, 30_000_000), st.integers(0, 15)),
+    min_size=1,
+    max_size=150,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([8000, 16000, 48000, 90000]), st.integers(1, 3), st.integers(0, SEQ_MOD - 1),
-       st.integers(0, 2**32 - 1), st.integers(0, 2**40), ops)
+@given(
+    st.sampled_from([8000, 16000, 48000, 90000]),
+    st.integers(1, 3),
+    st.integers(0, SEQ_MOD - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**40),
+    ops,
+)
 def test_native_stats_match_the_appendix_model(clock_rate, min_seq, start, ts0, t0, steps):
-    stats, model = ReceiveStats(9, clock_rate, min_sequential=min_seq), Model(clock_rate, min_sequential=min_seq)
+    stats, model = (
+        ReceiveStats(9, clock_rate, min_sequential=min_seq),
+        Model(clock_rate, min_sequential=min_seq),
+    )
     seq = start
     step = clock_rate // 50
     for i, (kind, amount, delay_ns, report) in enumerate(steps):
@@ -259,15 +286,10 @@ def test_native_stats_match_the_appendix_model(clock_rate, min_seq, start, ts0, 
 
 @pytest.mark.skipif(not G711A.exists(), reason="sip-tester's g711a.pcap not installed")
 def test_real_capture_jitter_matches_the_model_and_tshark():
-    raw = G711A.read_bytes()
-    packets, off = [], 24
-    while off + 16 <= len(raw):
-        sec, usec, incl, _ = struct.unpack("<IIII", raw[off:off + 16])
-        frame = raw[off + 16:off + 16 + incl]
-        off += 16 + incl
-        ihl = (frame[14] & 0x0F) * 4
-        p = RtpPacket.parse(frame[14 + ihl + 8:])
-        packets.append((p.sequence_number, p.timestamp, sec * 1_000_000_000 + usec * 1000))
+    packets = []
+    for d in udp_datagrams(G711A):
+        p = RtpPacket.parse(d.payload)
+        packets.append((p.sequence_number, p.timestamp, round(d.time * 1e6) * 1000))  # microsecond capture
     assert len(packets) == 236
     stats, model = ReceiveStats(1, 8000), Model(8000)
     history = []
@@ -280,14 +302,20 @@ def test_real_capture_jitter_matches_the_model_and_tshark():
     # Wireshark's RTP analysis (floating point, ms) on the same capture: max jitter 0.829 ms
     # = 6.6 units; ours is the integer estimate in whole units, so within a unit of it.
     if shutil.which("tshark"):
-        out = subprocess.run(["tshark", "-r", str(G711A), "-d", "udp.port==2006,rtp", "-q", "-z", "rtp,streams"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
-        row = [l for l in out.splitlines() if "0xDEE0EE8F" in l][0].split()
+        out = subprocess.run(
+            ["tshark", "-r", str(G711A), "-d", "udp.port==2006,rtp", "-q", "-z", "rtp,streams"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        row = [line for line in out.splitlines() if "0xDEE0EE8F" in line][0].split()
         max_jitter_ms = float(row[-1]) if row[-1][0].isdigit() else float(row[-2])
         assert abs(max(history) / 8.0 - max_jitter_ms) <= 0.125 + 1e-9
 
 
 # ---------------------------------------------------------------- LSR / DLSR / RTT
+
 
 def test_lsr_dlsr_from_the_last_sender_report():
     s = ReceiveStats(1, 8000, min_sequential=1)

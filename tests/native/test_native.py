@@ -60,15 +60,17 @@ FINDINGS = (
 
 def _sanitizer_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["ASAN_OPTIONS"] = ":".join([
-        "detect_leaks=1",
-        "halt_on_error=1",
-        "abort_on_error=0",
-        "strict_string_checks=1",
-        "detect_stack_use_after_return=1",
-        "check_initialization_order=1",
-        "strict_init_order=1",
-    ])
+    env["ASAN_OPTIONS"] = ":".join(
+        [
+            "detect_leaks=1",
+            "halt_on_error=1",
+            "abort_on_error=0",
+            "strict_string_checks=1",
+            "detect_stack_use_after_return=1",
+            "check_initialization_order=1",
+            "strict_init_order=1",
+        ]
+    )
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     symbolizer = shutil.which("llvm-symbolizer") or shutil.which("llvm-symbolizer-14")
     if symbolizer:
@@ -105,13 +107,21 @@ def native_build() -> Path:
     if not shutil.which("cmake"):
         pytest.fail("cmake not found on PATH (the .venv installs it with requirements.txt)")
     configure = [
-        "-S", str(ROOT), "-B", str(BUILD),
-        f"-DCMAKE_C_COMPILER={cc}", f"-DCMAKE_CXX_COMPILER={cxx}",
+        "-S",
+        str(ROOT),
+        "-B",
+        str(BUILD),
+        f"-DCMAKE_C_COMPILER={cc}",
+        f"-DCMAKE_CXX_COMPILER={cxx}",
         "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
         # -O1 is what the sanitizers recommend; assert() stays on (no NDEBUG).
-        "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g", "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g",
-        "-DHOTLINE_PYTHON=OFF", "-DHOTLINE_WERROR=ON", "-DHOTLINE_SANITIZE=ON",
-        "-DHOTLINE_NATIVE_CHECKS=ON", "-DHOTLINE_FUZZ=ON",
+        "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g",
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g",
+        "-DHOTLINE_PYTHON=OFF",
+        "-DHOTLINE_WERROR=ON",
+        "-DHOTLINE_SANITIZE=ON",
+        "-DHOTLINE_NATIVE_CHECKS=ON",
+        "-DHOTLINE_FUZZ=ON",
     ]
     if not (BUILD / "CMakeCache.txt").exists() and shutil.which("ninja"):
         configure += ["-G", "Ninja"]
@@ -151,8 +161,9 @@ def _assert_clean(name: str, proc: subprocess.CompletedProcess, extra: str = "")
 @pytest.mark.parametrize("source", CHECK_SOURCES, ids=[p.stem for p in CHECK_SOURCES])
 def test_check_program(native_build: Path, source: Path, tmp_path: Path) -> None:
     exe = _build_target(native_build, source.stem, source)
-    proc = subprocess.run([str(exe)], cwd=tmp_path, env=_sanitizer_env(), capture_output=True, text=True,
-                          timeout=240)
+    proc = subprocess.run(
+        [str(exe)], cwd=tmp_path, env=_sanitizer_env(), capture_output=True, text=True, timeout=240
+    )
     _assert_clean(source.stem, proc)
 
 
@@ -176,12 +187,15 @@ def test_fuzz_target(native_build: Path, source: Path, tmp_path: Path) -> None:
     seeds = CORPUS / name
     if seeds.is_dir() and any(seeds.iterdir()):
         cmd.append(str(seeds))
-    proc = subprocess.run(cmd, cwd=tmp_path, env=_sanitizer_env(), capture_output=True, text=True,
-                          timeout=FUZZ_SECONDS + 240)
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=_sanitizer_env(), capture_output=True, text=True, timeout=FUZZ_SECONDS + 240
+    )
     found = sorted(p.name for p in artifacts.iterdir())
     extra = ""
     if found:
-        extra = (f"; inputs kept in {artifacts}: {found}; replay with "
-                 f"{exe.relative_to(ROOT)} {artifacts / found[0]}")
+        extra = (
+            f"; inputs kept in {artifacts}: {found}; replay with "
+            f"{exe.relative_to(ROOT)} {artifacts / found[0]}"
+        )
     _assert_clean(name, proc, extra)
     assert "Done" in proc.stderr, f"{name} did not finish its run:\n{_tail(proc.stderr)}"
