@@ -13,6 +13,8 @@ namespace {
 constexpr std::int64_t kMaxDropout = 3000;
 // Packets measured before the histogram alone sets the target.
 constexpr std::uint64_t kWarmupPackets = 20;
+// Packets measured between two computations of the target.
+constexpr std::uint64_t kTargetEvery = 4;
 }  // namespace
 
 // ---------------------------------------------------------------- unwrappers
@@ -50,12 +52,21 @@ std::int64_t TimestampUnwrapper::unwrap(std::uint32_t ts) noexcept {
 
 // ---------------------------------------------------------------- packet store
 
+namespace {
+std::size_t slot_count(int capacity) {
+  if (capacity < 2 || capacity > (1 << 20)) throw std::invalid_argument("capacity must be in 2..2^20 packets");
+  std::size_t n = 1;
+  while (n < static_cast<std::size_t>(capacity)) n <<= 1;
+  return n;
+}
+}  // namespace
+
 PacketStore::PacketStore(int capacity, int max_payload)
     : capacity_(capacity),
+      mask_(slot_count(capacity) - 1),
       max_payload_(max_payload),
-      slots_(static_cast<std::size_t>(capacity)),
-      payloads_(static_cast<std::size_t>(capacity) * static_cast<std::size_t>(max_payload)) {
-  if (capacity < 2) throw std::invalid_argument("capacity must be at least 2 packets");
+      slots_(mask_ + 1),
+      payloads_((mask_ + 1) * static_cast<std::size_t>(max_payload > 0 ? max_payload : 1)) {
   if (max_payload < 1) throw std::invalid_argument("max_payload must be at least 1 byte");
 }
 
@@ -75,8 +86,7 @@ PacketStore::Insert PacketStore::insert(std::int64_t seq, std::int64_t timestamp
   s.held = true;
   s.played = false;
   if (size) {
-    std::memcpy(&payloads_[static_cast<std::size_t>(seq % capacity_) * static_cast<std::size_t>(max_payload_)],
-                payload, size);
+    std::memcpy(&payloads_[index(seq) * static_cast<std::size_t>(max_payload_)], payload, size);
   }
   ++held_;
   if (seq > highest_) highest_ = seq;
@@ -90,7 +100,7 @@ const PacketStore::Slot* PacketStore::find(std::int64_t seq) const noexcept {
 }
 
 const std::uint8_t* PacketStore::payload(const Slot* s) const noexcept {
-  return &payloads_[static_cast<std::size_t>(s->seq % capacity_) * static_cast<std::size_t>(max_payload_)];
+  return &payloads_[index(s->seq) * static_cast<std::size_t>(max_payload_)];
 }
 
 const PacketStore::Slot* PacketStore::first_from(std::int64_t from) const noexcept {
@@ -154,7 +164,8 @@ DelayEstimator::DelayEstimator(const JitterBufferConfig& config)
       grow_(1.0 / config.forget_factor),
       times_(),
       values_(),
-      tree_(kBuckets + 1, 0.0) {}
+      fine_(kBuckets, 0.0),
+      coarse_(kBuckets / kFinePerCoarse, 0.0) {}
 
 void DelayEstimator::reset_reference() noexcept {
   front_ = 0;
@@ -164,18 +175,20 @@ void DelayEstimator::reset_reference() noexcept {
 double DelayEstimator::reference_ms() const noexcept { return count_ ? values_[front_] : 0.0; }
 
 double DelayEstimator::update(double arrival_ms, double transit_ms) noexcept {
+  constexpr unsigned kMask = kWindow - 1;
+  static_assert((kWindow & (kWindow - 1)) == 0, "the window ring is a power of two");
   // Monotonic deque: the front is the smallest transit within the window.
-  while (count_ > 0 && values_[(front_ + count_ - 1) % kWindow] >= transit_ms) --count_;
+  while (count_ > 0 && values_[(static_cast<unsigned>(front_ + count_) - 1u) & kMask] >= transit_ms) --count_;
   if (count_ == kWindow) {
-    front_ = (front_ + 1) % kWindow;
+    front_ = static_cast<int>((static_cast<unsigned>(front_) + 1u) & kMask);
     --count_;
   }
-  const int back = (front_ + count_) % kWindow;
+  const unsigned back = static_cast<unsigned>(front_ + count_) & kMask;
   times_[back] = arrival_ms;
   values_[back] = transit_ms;
   ++count_;
   while (count_ > 1 && times_[front_] < arrival_ms - window_ms_) {
-    front_ = (front_ + 1) % kWindow;
+    front_ = static_cast<int>((static_cast<unsigned>(front_) + 1u) & kMask);
     --count_;
   }
   last_transit_ = transit_ms;
@@ -192,27 +205,33 @@ void DelayEstimator::add_to_histogram(int bucket) noexcept {
   weight_ *= grow_;
   if (weight_ > 1e200) {
     const double scale = 1.0 / weight_;
-    for (double& node : tree_) node *= scale;
+    for (double& b : fine_) b *= scale;
+    for (double& b : coarse_) b *= scale;
     total_ *= scale;
     weight_ = 1.0;
   }
-  for (int i = bucket + 1; i <= kBuckets; i += i & -i) tree_[static_cast<std::size_t>(i)] += weight_;
+  fine_[static_cast<std::size_t>(bucket)] += weight_;
+  coarse_[static_cast<std::size_t>(bucket / kFinePerCoarse)] += weight_;
   total_ += weight_;
 }
 
 double DelayEstimator::quantile_ms() const noexcept {
   if (total_ <= 0) return 0.0;
-  double remaining = quantile_ * total_;
-  int pos = 0;
-  for (int step = kBuckets; step > 0; step >>= 1) {
-    const int next = pos + step;
-    if (next <= kBuckets && tree_[static_cast<std::size_t>(next)] < remaining) {
-      pos = next;
-      remaining -= tree_[static_cast<std::size_t>(next)];
+  const double wanted = quantile_ * total_;
+  double below = 0;
+  const int coarse = kBuckets / kFinePerCoarse;
+  for (int c = 0; c < coarse; ++c) {
+    const double here = coarse_[static_cast<std::size_t>(c)];
+    if (below + here >= wanted) {
+      for (int b = c * kFinePerCoarse; b < (c + 1) * kFinePerCoarse; ++b) {
+        below += fine_[static_cast<std::size_t>(b)];
+        if (below >= wanted) return static_cast<double>(b + 1);  // the bucket's upper edge
+      }
+      return static_cast<double>((c + 1) * kFinePerCoarse);
     }
+    below += here;
   }
-  // pos is the 0-based bucket holding the quantile; report its upper edge.
-  return static_cast<double>(std::min(pos, kBuckets - 1) + 1);
+  return static_cast<double>(kBuckets);
 }
 
 // ---------------------------------------------------------------- jitter buffer
@@ -268,6 +287,10 @@ void JitterBuffer::reset_stream() noexcept {
 }
 
 void JitterBuffer::update_target() noexcept {
+  // The target moves slowly: recompute it every few packets, not every get.
+  const std::uint64_t packets = estimator_.packets();
+  if (packets != 0 && packets - target_packets_ < kTargetEvery && packets >= kWarmupPackets) return;
+  target_packets_ = packets;
   const double quantile = estimator_.quantile_ms();
   double target = quantile + config_.margin_ms;
   if (estimator_.packets() < kWarmupPackets) target = std::max(target, config_.initial_delay_ms);

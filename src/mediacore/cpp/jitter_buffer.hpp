@@ -168,10 +168,13 @@ class PacketStore {
   std::int64_t highest() const noexcept { return highest_; }  // highest held seq, or head-1
 
  private:
-  Slot& slot(std::int64_t seq) noexcept { return slots_[static_cast<std::size_t>(seq % capacity_)]; }
-  const Slot& slot(std::int64_t seq) const noexcept { return slots_[static_cast<std::size_t>(seq % capacity_)]; }
+  // Slots are a power of two >= capacity, so indexing is a mask, not a division.
+  std::size_t index(std::int64_t seq) const noexcept { return static_cast<std::size_t>(seq) & mask_; }
+  Slot& slot(std::int64_t seq) noexcept { return slots_[index(seq)]; }
+  const Slot& slot(std::int64_t seq) const noexcept { return slots_[index(seq)]; }
 
   int capacity_;
+  std::size_t mask_;
   int max_payload_;
   std::vector<Slot> slots_;
   std::vector<std::uint8_t> payloads_;
@@ -181,8 +184,10 @@ class PacketStore {
 };
 
 // Relative-delay estimator: windowed minimum transit (monotonic deque) and a
-// forgetting histogram of relative delays (1 ms buckets, Fenwick tree, so the
-// quantile costs O(log buckets) and forgetting is a growing weight).
+// forgetting histogram of relative delays in 1 ms buckets. Forgetting is a
+// growing weight per observation (rescaled before it overflows), so adding
+// costs two stores (a fine and a coarse bucket) and the quantile one walk
+// over 32 coarse plus at most 32 fine buckets.
 class DelayEstimator {
  public:
   explicit DelayEstimator(const JitterBufferConfig& config);
@@ -214,7 +219,9 @@ class DelayEstimator {
   int front_ = 0;
   int count_ = 0;
   double last_transit_ = 0;
-  std::vector<double> tree_;  // Fenwick tree over kBuckets
+  static constexpr int kFinePerCoarse = 32;
+  std::vector<double> fine_;    // kBuckets
+  std::vector<double> coarse_;  // kBuckets / kFinePerCoarse
   double total_ = 0;
   double weight_ = 1;
   std::uint64_t packets_ = 0;
@@ -274,6 +281,7 @@ class JitterBuffer {
   double underrun_since_ms_ = -1;
   double target_ms_ = 0;
   double minimum_ms_ = 0;
+  std::uint64_t target_packets_ = 0;  // packets measured when target_ms_ was computed
   double ms_per_sample_ = 0;
   int packet_samples_ = 0;        // last measured packet duration
   FrameKind last_kind_ = FrameKind::Empty;
