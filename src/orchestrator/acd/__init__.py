@@ -43,6 +43,7 @@ from .effects import (
 )
 from .errors import AcdError, ConflictError, NotFoundError
 from .events import EVENT_TYPES, Event, event_from_dict
+from . import naive
 from .policy import AGENT_STATES, Acd, AcdStatistics, AgentSnapshot, CallSnapshot, QueueSnapshot, expected_wait
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "AgentConfig", "QueueConfig", "Strategy", "JoinRule", "CallbackMode", "Destination", "EscalationStep",
     "MIN_PROFICIENCY", "MAX_PROFICIENCY",
     "AcdError", "NotFoundError", "ConflictError",
-    "Event", "EVENT_TYPES", "event_from_dict", "events", "effects",
+    "Event", "EVENT_TYPES", "event_from_dict", "events", "effects", "naive",
     "Effect", "Offer", "CancelOffer", "Bridge", "RefuseAnswer", "StartHoldMusic", "Announce", "PlayComfort",
     "OfferCallbackOption", "DialCallback", "Route",
 ]

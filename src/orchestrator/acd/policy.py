@@ -300,6 +300,8 @@ def expected_wait(ahead: int, servers: int, handle_time: float, abandon_rate: fl
     E[W] = sum_{k=0..ahead} 1 / (s*mu + k*theta), computed in O(1) with the
     digamma function. ``None`` when no agent can serve (``servers == 0``).
     """
+    if not handle_time > 0:
+        raise ValueError(f"handle_time: must be > 0 s, got {handle_time!r}")
     if servers <= 0:
         return None
     rate = servers / handle_time
@@ -1064,7 +1066,8 @@ class Acd:
                                       wrapup=now - agent.wrap_start))
         queue.aht_n += 1
         alpha = max(_AHT_ALPHA, 1.0 / queue.aht_n)
-        queue.aht += alpha * ((now - call.offered_at) - queue.aht)
+        # A zero-length cycle (answered and hung up at once) would make the estimate 0: floor at 1 s.
+        queue.aht += alpha * (max(now - call.offered_at, 1.0) - queue.aht)
         agent.calls[queue.name] = agent.calls.get(queue.name, 0) + 1
         agent.activity = None
         agent.call = None
