@@ -12,7 +12,10 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 # the audio tools the quality tests and the demo use to make speech prompts.
 DEB_BUILD   := build-essential pkg-config libopus-dev clang libclang-rt-14-dev
 DEB_AUDIO   := espeak-ng sox libsox-fmt-all opus-tools
-DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO)
+# Real third-party peers the interop tests and benchmarks drive on loopback
+# (../shared/peers/RECIPES.md): SIPp, tshark, baresip, linphone, rtpengine, Kamailio.
+DEB_PEERS   := sip-tester tshark baresip baresip-core linphone-cli rtpengine-daemon rtpengine-utils kamailio
+DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO) $(DEB_PEERS)
 
 .PHONY: all deps system-deps venv build test test-fast native demo bench clean distclean
 
