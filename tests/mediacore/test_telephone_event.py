@@ -146,6 +146,15 @@ def test_sender_default_packets_for_one_digit():
     assert sender.idle and sender.statistics().packets == 7
 
 
+def test_sender_event_shorter_than_one_packet_interval():
+    # The first packet is also the last: M on it only, not on its repeats (found by the fuzzer).
+    sender = TelephoneEventSender(101, ptime_ms=50)
+    sender.send("1", duration_ms=20)
+    packets = run_sender(sender, start=0, ticks=5)
+    assert [(p.marker, p.end, p.duration, p.retransmission) for p in packets] == [
+        (True, True, 160, False), (False, True, 160, True), (False, True, 160, True)]
+
+
 def test_sender_spaces_digits_and_honours_min_gap():
     sender = TelephoneEventSender(96, 8000, min_gap_ms=100)
     sender.send("12", duration_ms=60, volume=7)

@@ -157,6 +157,7 @@ int TelephoneEventSender::tick(std::uint32_t now, TelephoneEventPacket* out) noe
     }
     if (config_.end_repeats > 1) {
       last_ = packet;
+      last_.marker = false;  // only an event's first packet has the M bit, even when it is also its last
       repeats_left_ = config_.end_repeats - 1;
       state_ = State::kRepeating;
     } else if (event_done) {
