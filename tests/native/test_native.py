@@ -19,6 +19,10 @@ Inputs that libFuzzer finds go to a temporary folder, never into the seed
 corpus; a crashing input is kept under pytest's tmp dir and its path is in the
 failure message, with the command that replays it.
 
+Knobs (environment): ``HOTLINE_FUZZ_SECONDS`` (per fuzz target, default 10),
+``HOTLINE_NATIVE_JOBS`` (build parallelism, default 2), ``HOTLINE_NATIVE_BUILD_DIR``
+(default ``build/native-asan``).
+
 Skips (with the reason) only when clang/clang++ are not installed.
 """
 
@@ -36,8 +40,8 @@ import pytest
 pytestmark = [pytest.mark.native, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "native-asan"
-LOCK = ROOT / "build" / "native-asan.lock"
+BUILD = Path(os.environ.get("HOTLINE_NATIVE_BUILD_DIR", ROOT / "build" / "native-asan"))
+LOCK = BUILD.parent / (BUILD.name + ".lock")
 CHECK_SOURCES = sorted((ROOT / "tests" / "native").glob("check_*.cpp"))
 FUZZ_SOURCES = sorted((ROOT / "tests" / "fuzz").glob("fuzz_*.cpp"))
 CORPUS = ROOT / "tests" / "fuzz" / "corpus"
