@@ -4,9 +4,11 @@
 //
 // Reading: CompoundReader walks the packets of one datagram. Its validate()
 // applies A.2 to the whole datagram - every packet version 2, the first one
-// an SR or RR without padding (unless reduced-size RTCP, RFC 5506, is
-// allowed), padding only on the last packet, and length fields that add up
-// exactly to the datagram. The per-type parse functions then check that a
+// an SR or RR (unless reduced-size RTCP, RFC 5506, is allowed), padding only
+// on the last packet, and length fields that add up exactly to the datagram.
+// A lone packet may carry padding: it is the last one. (A.2's C mask refuses
+// P on the first packet even then; we follow the prose of 6.4.1, "padding
+// should only be applied ... to the last packet".) The per-type parse functions then check that a
 // packet's body holds what its count field announces. Packet types this unit
 // does not know (e.g. RTPFB/PSFB/XR) are returned as generic PacketViews.
 //
