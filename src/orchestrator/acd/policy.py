@@ -149,7 +149,7 @@ class _Agent:
     __slots__ = (
         "id", "cfg", "seq", "skills", "queues", "buckets", "entries", "routable", "logged_in", "device",
         "presence", "reason", "activity", "call", "offer", "not_before", "idle_since", "keep_idle",
-        "state", "staffed", "logged", "wrap_start", "wrap_until", "timer_version", "calls", "talk",
+        "state", "staffed", "logged", "wrap_start", "wrap_until", "timer_version", "calls", "talk", "member_of",
     )
 
     def __init__(self, cfg: AgentConfig, seq: int) -> None:
@@ -159,6 +159,7 @@ class _Agent:
         self.skills = dict(cfg.skills)
         self.queues = dict(cfg.queues)
         self.buckets: list[_Bucket] = []
+        self.member_of: list[_Queue] = []
         self.entries: list[tuple[_Bucket, tuple]] = []
         self.routable = False
         self.logged_in = False
@@ -182,7 +183,7 @@ class _Agent:
 
 
 class _Queue:
-    __slots__ = ("name", "cfg", "strategy", "members", "buckets", "rr_last", "state_counts", "waiting",
+    __slots__ = ("name", "cfg", "strategy", "members", "buckets", "base", "rr_last", "state_counts", "waiting",
                  "aht", "aht_n", "ab_count", "ab_exposure")
 
     def __init__(self, cfg: QueueConfig) -> None:
@@ -191,6 +192,7 @@ class _Queue:
         self.strategy = cfg.strategy
         self.members: dict[str, _Agent] = {}
         self.buckets: dict[tuple, _Bucket] = {}
+        self.base: _Bucket | None = None  # the bucket of the queue's own requirement
         self.rr_last = -1
         self.state_counts = dict.fromkeys(AGENT_STATES, 0)
         self.waiting = 0
@@ -328,7 +330,8 @@ class Acd:
         self._devices: dict[str, _Device] = {}
         self._calls: dict[str, _Call] = {}
         self._offers: dict[int, _Offer] = {}
-        self._ended_offers: OrderedDict[int, _Offer] = OrderedDict()
+        # offer id -> (agent id, device, why it ended): to refuse a late answer with the reason
+        self._ended_offers: OrderedDict[int, tuple[str, str | None, str]] = OrderedDict()
         self._timers: list[tuple] = []
         self._tseq = 0
         self._call_seq = 0
@@ -356,10 +359,11 @@ class Acd:
         for agent in self._agents.values():
             if cfg.name in agent.queues:
                 queue.members[agent.id] = agent
+                agent.member_of.append(queue)
                 self._count_state(queue, agent.state, +1)
         skills = dict(cfg.skills)
         max_penalty = cfg.max_penalty
-        self._bucket(queue, skills, max_penalty)
+        queue.base = self._bucket(queue, skills, max_penalty)
         for step in cfg.escalation:
             if step.action == "widen":
                 skills = {**skills, **step.skills} if step.skills is not None else skills
@@ -379,6 +383,7 @@ class Acd:
             if queue is None:
                 continue
             queue.members[agent.id] = agent
+            agent.member_of.append(queue)
             self._count_state(queue, agent.state, +1)
             for bucket in queue.buckets.values():
                 if bucket.eligible(agent):
@@ -387,6 +392,9 @@ class Acd:
     # ------------------------------------------------------------------ helpers
 
     def _advance(self, now: float) -> None:
+        if type(now) is float and now >= self._now and now - now == 0.0:  # the common case: finite, forward
+            self._now = now
+            return
         if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
             raise ValueError(f"now: must be a finite number of seconds, got {now!r}")
         if now < self._now:
@@ -477,11 +485,10 @@ class Acd:
         if state != agent.state:
             previous = agent.state
             agent.state = state
-            for name in agent.queues:
-                queue = self._queues.get(name)
-                if queue is not None:
-                    queue.state_counts[previous] -= 1
-                    queue.state_counts[state] += 1
+            for queue in agent.member_of:
+                counts = queue.state_counts
+                counts[previous] -= 1
+                counts[state] += 1
             call = agent.call if state in ("ringing", "reserved", "on_call", "wrap_up") else None
             if state == "ringing" and agent.offer is not None:
                 call = agent.offer.call
@@ -647,9 +654,7 @@ class Acd:
         call = offer.call
         call.offers.pop(offer.id, None)
         self._offers.pop(offer.id, None)
-        self._ended_offers[offer.id] = offer
-        if len(self._ended_offers) > _ENDED_OFFERS_KEPT:
-            self._ended_offers.popitem(last=False)
+        self._remember_offer(offer)
         agent = offer.agent
         agent.activity = None
         agent.offer = None
@@ -659,6 +664,13 @@ class Acd:
         if cancel:
             out.append(fx.CancelOffer(offer=offer.id, call=call.id, agent=agent.id, device=device, reason=reason))
         return agent
+
+    def _remember_offer(self, offer: _Offer) -> None:
+        agent = offer.agent
+        ended = self._ended_offers
+        ended[offer.id] = (agent.id, agent.device.name if agent.device is not None else None, offer.end_reason)
+        if len(ended) > _ENDED_OFFERS_KEPT:
+            ended.popitem(last=False)
 
     def _fail_offer(self, offer: _Offer, reason: str, now: float, out: list) -> None:
         """An offer failed (timeout, reject, busy, agent gone): the call keeps its place."""
@@ -688,9 +700,13 @@ class Acd:
         call.queue = queue
         call.queued_at = now
         call.step = 0
-        call.req_skills = {**cfg.skills, **call.own_skills}
         call.max_penalty = cfg.max_penalty
-        bucket = call.bucket = self._bucket(queue, call.req_skills, call.max_penalty)
+        if call.own_skills:
+            call.req_skills = {**cfg.skills, **call.own_skills}
+            bucket = call.bucket = self._bucket(queue, call.req_skills, call.max_penalty)
+        else:
+            call.req_skills = dict(cfg.skills)
+            bucket = call.bucket = queue.base
         call.key = (-call.priority, call.waiting_since, call.seq, call)
         if cfg.max_length is not None and queue.waiting >= cfg.max_length:
             self._reject(call, "full", cfg.on_full, now, out)
@@ -768,6 +784,7 @@ class Acd:
     def _finish(self, call: _Call) -> None:
         call.state = _DONE
         call.timer_version += 1
+        call.key = ()  # the key holds the call: break the cycle so it is freed without the cyclic GC
         self._calls.pop(call.id, None)
 
     def _note_wait(self, queue: _Queue, wait: float, *, abandoned: bool) -> None:
@@ -1086,8 +1103,7 @@ class Acd:
             old = self._ended_offers.get(offer)
             if old is None:
                 return [fx.RefuseAnswer(offer=offer, agent=None, device=None, reason="unknown-offer")]
-            device = old.agent.device.name if old.agent.device is not None else None
-            return [fx.RefuseAnswer(offer=offer, agent=old.agent.id, device=device, reason=old.end_reason)]
+            return [fx.RefuseAnswer(offer=offer, agent=old[0], device=old[1], reason=old[2])]
         out: list = []
         call = o.call
         agent = o.agent
@@ -1101,9 +1117,7 @@ class Acd:
         o.end_reason = "already-answered"
         call.offers.pop(o.id, None)
         self._offers.pop(o.id, None)
-        self._ended_offers[o.id] = o
-        if len(self._ended_offers) > _ENDED_OFFERS_KEPT:
-            self._ended_offers.popitem(last=False)
+        self._remember_offer(o)
         agent.offer = None
         agent.activity = "on_call"
         agent.call = call
@@ -1369,7 +1383,7 @@ class Acd:
         for bucket in q.buckets.values():
             for key in bucket.waiting:
                 oldest = min(oldest, key[3].queued_at)
-        base = q.buckets[(tuple(sorted(q.cfg.skills.items())), q.cfg.max_penalty)]
+        base = q.base
         ab_rate = q.ab_count / q.ab_exposure if q.ab_exposure > 0 else 0.0
         ewt = 0.0 if base.avail else expected_wait(q.waiting, base.staffed, q.aht, ab_rate)
         return QueueSnapshot(queue=queue, waiting=q.waiting, longest_wait=max(now - oldest, 0.0) if q.waiting else 0.0,
