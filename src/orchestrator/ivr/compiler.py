@@ -406,10 +406,11 @@ class _Compiler:
             if values["min_digits"] > values["max_digits"]:
                 self.problem(raw.value_line("min_digits"), f"{where}: 'min_digits' is more than 'max_digits'")
             pattern = values.get("pattern")
-            if pattern is not None and not _pattern_can_match_dtmf(pattern, values["max_digits"]):
+            if pattern is not None and not _pattern_can_match_dtmf(pattern, values["min_digits"],
+                                                                   values["max_digits"]):
                 self.problem(raw.value_line("pattern"),
-                             f"{where}: bad pattern {pattern.pattern!r}: no string of DTMF digits "
-                             f"up to {values['max_digits']} long matches it")
+                             f"{where}: bad pattern {pattern.pattern!r}: no DTMF entry of "
+                             f"{values['min_digits']} to {values['max_digits']} digits matches it")
         if node_type == "survey" and values["min"] > values["max"]:
             self.problem(raw.value_line("min"), f"{where}: 'min' is more than 'max'")
         if node_type == "lookup" and ("url" in raw) == ("method" in raw):
@@ -446,21 +447,35 @@ class _Compiler:
                     yield Edge(f"cases[{i}]", target, True, cases[i].value_line("goto"))
 
 
-def _pattern_can_match_dtmf(pattern: re.Pattern[str], max_len: int) -> bool:
-    """Cheap sanity check: the pattern matches some string over the DTMF alphabet.
+def _pattern_can_match_dtmf(pattern: re.Pattern[str], min_len: int, max_len: int) -> bool:
+    """Does some DTMF entry of min_len..max_len digits match the pattern?
 
-    Tries the strings that make up typical entries (every length of a single
-    repeated digit, and the ascending run); a pattern that matches none of them
-    and mentions no character from 0-9*# at all is certainly wrong.
+    A search over the entries callers actually type, not a proof: every entry
+    of up to 3 keys, then each 0-2 key prefix followed by one key repeated,
+    and every run of ascending digits. A pattern that matches none of them
+    (letters, a literal '-', more digits than max_digits allows) is reported.
     """
-    for length in range(0, max_len + 1):
-        for c in "0123456789*#":
-            if pattern.fullmatch(c * length):
-                return True
-        if pattern.fullmatch(("1234567890" * 7)[:length]):
-            return True
-    src = pattern.pattern
-    return bool(re.search(r"\\d|\[[^\]]*[0-9*#][^\]]*\]|[0-9]", src))
+    keys = "0123456789*#"
+    lengths = range(max(min_len, 1), max_len + 1)
+
+    def candidates():
+        yield ""
+        for a in keys:
+            yield a
+            for b in keys:
+                yield a + b
+                for c in keys:
+                    yield a + b + c
+        prefixes = [""] + list(keys) + [a + b for a in keys for b in keys]
+        for n in lengths:
+            for start in range(10):
+                yield ("0123456789" * 8)[start:start + n]
+            for prefix in prefixes:
+                if len(prefix) < n:
+                    for fill in keys:
+                        yield prefix + fill * (n - len(prefix))
+
+    return any(len(c) <= max_len and pattern.fullmatch(c) for c in candidates())
 
 
 def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str | Path | None = None,
