@@ -308,9 +308,15 @@ class TelephoneEventReceiver:
 
     def receive(self, timestamp: int, marker: bool, payload: bytes | bytearray | memoryview, *,
                 now_ms: int | None = None) -> list[DigitStart | DigitEnd]:
-        reports = self._native.receive(_int("timestamp", timestamp, 0, 0xFFFFFFFF), bool(marker), payload,
-                                       None if now_ms is None else _int("now_ms", now_ms, -(2**62), 2**62))
-        return [] if reports is None else [_report(*r) for r in reports]
+        # Per packet: the checks are inlined (a helper call costs as much as the native work).
+        if type(timestamp) is not int or not 0 <= timestamp <= 0xFFFFFFFF:
+            _int("timestamp", timestamp, 0, 0xFFFFFFFF)
+        if now_ms is not None and (type(now_ms) is not int or not -(2**62) <= now_ms <= 2**62):
+            _int("now_ms", now_ms, -(2**62), 2**62)
+        reports = self._native.receive(timestamp, marker is True or bool(marker), payload, now_ms)
+        if not reports:
+            return []
+        return [_report(*r) for r in reports]
 
     def poll(self, now_ms: int) -> list[DigitEnd]:
         """End the current event if it has not been updated for ``timeout_ms``."""

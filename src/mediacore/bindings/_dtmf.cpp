@@ -104,12 +104,14 @@ py::tuple packet_tuple(const TelephoneEventPacket& p) {
                         p.volume, p.duration, p.retransmission);
 }
 
-py::list reports_list(const TelephoneEventReport* reports, int n) {
-  py::list out;
+// A tuple of report tuples; most packets report nothing, and the empty tuple
+// costs no allocation.
+py::tuple reports_tuple(const TelephoneEventReport* reports, int n) {
+  py::tuple out(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     const TelephoneEventReport& r = reports[i];
-    out.append(py::make_tuple(static_cast<int>(r.kind), static_cast<int>(r.reason), r.event, r.volume, r.timestamp,
-                              r.duration));
+    out[static_cast<std::size_t>(i)] = py::make_tuple(static_cast<int>(r.kind), static_cast<int>(r.reason), r.event,
+                                                      r.volume, r.timestamp, r.duration);
   }
   return out;
 }
@@ -218,21 +220,28 @@ PYBIND11_MODULE(_dtmf, mod) {
            py::arg("clock_rate") = 8000, py::arg("timeout_ms") = 500)
       .def("receive", [](TelephoneEventReceiver& r, std::uint32_t timestamp, bool marker, const py::object& payload,
                          std::optional<std::int64_t> now_ms) -> py::object {
-        const Borrowed b = borrow_bytes(payload, "payload");
         TelephoneEventReport reports[TelephoneEventReceiver::kMaxReportsPerPacket];
-        const int n = r.receive(timestamp, marker, static_cast<const std::uint8_t*>(b.data), b.n,
-                                now_ms ? *now_ms : TelephoneEventReceiver::kNoTime, reports,
-                                TelephoneEventReceiver::kMaxReportsPerPacket);
+        const std::int64_t now = now_ms ? *now_ms : TelephoneEventReceiver::kNoTime;
+        int n;
+        if (PyBytes_CheckExact(payload.ptr())) {  // the usual case: no buffer request
+          n = r.receive(timestamp, marker, reinterpret_cast<const std::uint8_t*>(PyBytes_AS_STRING(payload.ptr())),
+                        static_cast<std::size_t>(PyBytes_GET_SIZE(payload.ptr())), now, reports,
+                        TelephoneEventReceiver::kMaxReportsPerPacket);
+        } else {
+          const Borrowed b = borrow_bytes(payload, "payload");
+          n = r.receive(timestamp, marker, static_cast<const std::uint8_t*>(b.data), b.n, now, reports,
+                        TelephoneEventReceiver::kMaxReportsPerPacket);
+        }
         if (n < 0) return py::none();  // malformed: counted in stats
-        return reports_list(reports, n);
+        return reports_tuple(reports, n);
       }, py::arg("timestamp"), py::arg("marker"), py::arg("payload"), py::arg("now_ms") = py::none())
       .def("poll", [](TelephoneEventReceiver& r, std::int64_t now_ms) {
         TelephoneEventReport reports[2];
-        return reports_list(reports, r.poll(now_ms, reports, 2));
+        return reports_tuple(reports, r.poll(now_ms, reports, 2));
       }, py::arg("now_ms"))
       .def("flush", [](TelephoneEventReceiver& r) {
         TelephoneEventReport reports[2];
-        return reports_list(reports, r.flush(reports, 2));
+        return reports_tuple(reports, r.flush(reports, 2));
       })
       .def("reset", &TelephoneEventReceiver::reset)
       .def_property_readonly("active", &TelephoneEventReceiver::active)
