@@ -40,10 +40,10 @@ def _walk_all(registry: FlowRegistry) -> tuple[int, int, list]:
     for i, s in enumerate(sessions):
         effects += len(s.call_started({"caller_id": f"+44{i:09d}"}, now=NOW))
     steps = (
-        lambda s: s.digit("1", now=NOW),                       # barge-in: English, typed ahead
+        lambda s: s.digit("1", now=NOW),  # barge-in: English, typed ahead
         lambda s: s.lookup_result({"name": "Ada", "vip": False}, s.request_id, now=NOW),
-        lambda s: s.playback_done(s.play_id, now=NOW),          # main menu prompt ends
-        lambda s: s.digit("2", now=NOW),                        # support
+        lambda s: s.playback_done(s.play_id, now=NOW),  # main menu prompt ends
+        lambda s: s.digit("2", now=NOW),  # support
         lambda s: s.queue_result("answered", now=NOW),
     )
     events += SESSIONS
@@ -59,15 +59,23 @@ def _walk_all(registry: FlowRegistry) -> tuple[int, int, list]:
 def test_bench_flow_steps_10k_sessions(benchmark):
     registry = _demo_registry()
     benchmark.group = "ivr-10k-concurrent-sessions (absolute, no baseline)"
-    events, effects, (sessions, last) = benchmark.pedantic(_walk_all, args=(registry,), rounds=3, iterations=1)
+    events, effects, (sessions, last) = benchmark.pedantic(
+        _walk_all, args=(registry,), rounds=3, iterations=1
+    )
     assert all(s.finished and s.outcome == "answered" for s in sessions)
     assert isinstance(last[-1], FlowEnded) and last[-1].outcome == "answered"
-    assert all(s.vars["queue"] == "support" and s.vars["queue_skills"] == ("support", "lang_en")
-               for s in sessions)
+    assert all(
+        s.vars["queue"] == "support" and s.vars["queue_skills"] == ("support", "lang_en") for s in sessions
+    )
     assert events == 6 * SESSIONS
     median = benchmark.stats.stats.median
-    benchmark.extra_info.update(sessions=SESSIONS, events=events, effects=effects,
-                                events_per_s=round(events / median), calls_per_s=round(SESSIONS / median))
+    benchmark.extra_info.update(
+        sessions=SESSIONS,
+        events=events,
+        effects=effects,
+        events_per_s=round(events / median),
+        calls_per_s=round(SESSIONS / median),
+    )
 
 
 def test_bench_support_call_enqueue_effects(benchmark):

@@ -41,8 +41,9 @@ def load_manifest(path: Path = HERE / "prompts.toml") -> dict:
     return manifest
 
 
-def build_prompts(out: Path = HERE / "prompts", *, force: bool = False,
-                  manifest_path: Path = HERE / "prompts.toml") -> list[Path]:
+def build_prompts(
+    out: Path = HERE / "prompts", *, force: bool = False, manifest_path: Path = HERE / "prompts.toml"
+) -> list[Path]:
     """Make every prompt WAV that is missing or stale; returns the files written."""
     from tools.prompts import make_speech
 

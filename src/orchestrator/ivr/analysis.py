@@ -74,7 +74,9 @@ def _is_cycle(component: list[str], graph: Mapping[str, list[str]]) -> bool:
     return len(component) > 1 or component[0] in graph.get(component[0], ())
 
 
-def graph_problems(nodes: Mapping[str, Node], start: str, entries: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+def graph_problems(
+    nodes: Mapping[str, Node], start: str, entries: tuple[str, ...] = ()
+) -> list[tuple[int, str]]:
     """(line, message) for each graph problem; ``nodes`` must have only known targets.
 
     ``entries`` are extra roots (nodes other flows enter by ``goto``).
@@ -105,16 +107,24 @@ def graph_problems(nodes: Mapping[str, Node], start: str, entries: tuple[str, ..
         if not leaves and not ends:
             trapped |= members
             names = ordered(component)
-            problems.append((nodes[names[0]].line,
-                             f"loop with no exit: {', '.join(names)} lead only to each other"))
+            problems.append(
+                (nodes[names[0]].line, f"loop with no exit: {', '.join(names)} lead only to each other")
+            )
 
-    passive = {name: [e.target for e in node.edges if e.passive and nodes[e.target].max_visits is None]
-               for name, node in nodes.items() if node.max_visits is None}
+    passive = {
+        name: [e.target for e in node.edges if e.passive and nodes[e.target].max_visits is None]
+        for name, node in nodes.items()
+        if node.max_visits is None
+    }
     for component in strongly_connected(passive):
         if not _is_cycle(component, passive) or set(component) <= trapped:
             continue
         names = ordered(component)
-        problems.append((nodes[names[0]].line,
-                         f"loop with no retry limit: a caller who presses nothing goes round "
-                         f"{', '.join(names)} forever (set max_visits on one of them)"))
+        problems.append(
+            (
+                nodes[names[0]].line,
+                f"loop with no retry limit: a caller who presses nothing goes round "
+                f"{', '.join(names)} forever (set max_visits on one of them)",
+            )
+        )
     return problems

@@ -84,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     p_lint.add_argument("files", nargs="+", metavar="FILE", help="flow files or directories")
     p_graph = sub.add_parser("graph", help="draw a flow as SVG (Graphviz)")
     p_graph.add_argument("file", metavar="FILE")
-    p_graph.add_argument("-o", "--output", required=True, metavar="OUT.svg", help="SVG file (or .dot for DOT text)")
+    p_graph.add_argument(
+        "-o", "--output", required=True, metavar="OUT.svg", help="SVG file (or .dot for DOT text)"
+    )
     return parser
 
 

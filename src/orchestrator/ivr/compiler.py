@@ -30,8 +30,16 @@ from .hours import parse_holidays, parse_schedule, parse_timezone
 from .nodes import COMMON_FIELDS, NODE_TYPES, Edge, Field, Node
 from .source import LocatedList, LocatedMap, load_located
 
-__all__ = ["Problem", "FlowError", "parse_flow", "check_file", "load_flow", "load_flows", "check_gotos",
-           "TOP_LEVEL_KEYS"]
+__all__ = [
+    "Problem",
+    "FlowError",
+    "parse_flow",
+    "check_file",
+    "load_flow",
+    "load_flows",
+    "check_gotos",
+    "TOP_LEVEL_KEYS",
+]
 
 TOP_LEVEL_KEYS = {
     "description": "Free text for people reading the flow.",
@@ -78,6 +86,7 @@ class _Bad(Exception):
 
 
 # ---------------------------------------------------------------- value parsers, by Field.kind
+
 
 def _dtmf_key(key: Any) -> str:
     if isinstance(key, bool):
@@ -312,18 +321,35 @@ def _p_skills(v: Any, f: Field) -> Any:
         try:
             out.append(compile_template(item))
         except ExpressionError as e:
-            raise _Bad(f"bad skill {item!r}: {e}", v.item_line(i) if isinstance(v, LocatedList) else None) \
-                from None
+            raise _Bad(
+                f"bad skill {item!r}: {e}", v.item_line(i) if isinstance(v, LocatedList) else None
+            ) from None
     return tuple(out)
 
 
 _PARSERS = {
-    "str": _p_str, "bool": _p_bool, "int": _p_int, "number": _p_number, "target": _p_target,
-    "prompts": _p_prompts, "digit": _p_digit, "digits": _p_digits, "varname": _p_varname,
-    "flowname": _p_flowname, "expr": _p_expr, "template": _p_template, "pattern": _p_pattern,
-    "choices": _p_choices, "language_choices": _p_language_choices, "exprmap": _p_exprmap,
-    "resultmap": _p_resultmap, "cases": _p_cases, "timezone": _p_timezone, "schedule": _p_schedule,
-    "holidays": _p_holidays, "skills": _p_skills,
+    "str": _p_str,
+    "bool": _p_bool,
+    "int": _p_int,
+    "number": _p_number,
+    "target": _p_target,
+    "prompts": _p_prompts,
+    "digit": _p_digit,
+    "digits": _p_digits,
+    "varname": _p_varname,
+    "flowname": _p_flowname,
+    "expr": _p_expr,
+    "template": _p_template,
+    "pattern": _p_pattern,
+    "choices": _p_choices,
+    "language_choices": _p_language_choices,
+    "exprmap": _p_exprmap,
+    "resultmap": _p_resultmap,
+    "cases": _p_cases,
+    "timezone": _p_timezone,
+    "schedule": _p_schedule,
+    "holidays": _p_holidays,
+    "skills": _p_skills,
 }
 
 
@@ -340,6 +366,7 @@ def _default(f: Field) -> Any:
 
 
 # ---------------------------------------------------------------- the compiler
+
 
 class _Compiler:
     def __init__(self, path: str) -> None:
@@ -359,8 +386,10 @@ class _Compiler:
             return None
         cls = NODE_TYPES.get(node_type) if isinstance(node_type, str) else None
         if cls is None:
-            self.problem(raw.value_line("type"),
-                         f"node '{name}' has unknown type '{node_type}' (known: {', '.join(sorted(NODE_TYPES))})")
+            self.problem(
+                raw.value_line("type"),
+                f"node '{name}' has unknown type '{node_type}' (known: {', '.join(sorted(NODE_TYPES))})",
+            )
             return None
         fields = {**COMMON_FIELDS, **cls.FIELDS}
         values: dict[str, Any] = {}
@@ -373,7 +402,9 @@ class _Compiler:
             if key not in raw:
                 if f.required:
                     if key == "closed" and node_type == "business_hours":
-                        self.problem(line, f"node '{name}' (business_hours) has no default branch: add 'closed'")
+                        self.problem(
+                            line, f"node '{name}' (business_hours) has no default branch: add 'closed'"
+                        )
                     elif f.kind in ("target", "choices", "cases"):
                         self.problem(line, f"node '{name}' ({node_type}) is a dead end: it has no '{key}'")
                     else:
@@ -385,9 +416,12 @@ class _Compiler:
             try:
                 values[key] = _PARSERS[f.kind](raw[key], f)
             except _Bad as e:
-                self.problem(e.line or raw.value_line(key), f"node '{name}' ({node_type}): '{key}' {e.message}"
-                             if not e.message.startswith(("bad ", "choice", "case")) else
-                             f"node '{name}' ({node_type}): {e.message}")
+                self.problem(
+                    e.line or raw.value_line(key),
+                    f"node '{name}' ({node_type}): '{key}' {e.message}"
+                    if not e.message.startswith(("bad ", "choice", "case"))
+                    else f"node '{name}' ({node_type}): {e.message}",
+                )
                 ok = False
         if not ok:
             return None
@@ -396,8 +430,15 @@ class _Compiler:
             return None
         return cls(name, line, values, tuple(self.edges(raw, fields, values)))
 
-    def cross_checks(self, name: str, node_type: str, raw: LocatedMap, values: dict[str, Any], line: int,
-                     languages: tuple[str, ...]) -> bool:
+    def cross_checks(
+        self,
+        name: str,
+        node_type: str,
+        raw: LocatedMap,
+        values: dict[str, Any],
+        line: int,
+        languages: tuple[str, ...],
+    ) -> bool:
         problems_before = len(self.problems)
         where = f"node '{name}' ({node_type})"
         if (values.get("max_visits") is None) != (values.get("on_max_visits") is None):
@@ -406,11 +447,14 @@ class _Compiler:
             if values["min_digits"] > values["max_digits"]:
                 self.problem(raw.value_line("min_digits"), f"{where}: 'min_digits' is more than 'max_digits'")
             pattern = values.get("pattern")
-            if pattern is not None and not _pattern_can_match_dtmf(pattern, values["min_digits"],
-                                                                   values["max_digits"]):
-                self.problem(raw.value_line("pattern"),
-                             f"{where}: bad pattern {pattern.pattern!r}: no DTMF entry of "
-                             f"{values['min_digits']} to {values['max_digits']} digits matches it")
+            if pattern is not None and not _pattern_can_match_dtmf(
+                pattern, values["min_digits"], values["max_digits"]
+            ):
+                self.problem(
+                    raw.value_line("pattern"),
+                    f"{where}: bad pattern {pattern.pattern!r}: no DTMF entry of "
+                    f"{values['min_digits']} to {values['max_digits']} digits matches it",
+                )
         if node_type == "survey" and values["min"] > values["max"]:
             self.problem(raw.value_line("min"), f"{where}: 'min' is more than 'max'")
         if node_type == "lookup" and ("url" in raw) == ("method" in raw):
@@ -422,10 +466,10 @@ class _Compiler:
         if node_type == "language":
             for digit, lang in values["choices"].items():
                 if lang not in languages:
-                    self.problem(raw["choices"].value_line(digit) if isinstance(raw["choices"], LocatedMap)
-                                 else line,
-                                 f"{where}: language '{lang}' is not in the flow's languages "
-                                 f"({', '.join(languages)})")
+                    self.problem(
+                        raw["choices"].value_line(digit) if isinstance(raw["choices"], LocatedMap) else line,
+                        f"{where}: language '{lang}' is not in the flow's languages ({', '.join(languages)})",
+                    )
         return len(self.problems) == problems_before
 
     @staticmethod
@@ -469,7 +513,7 @@ def _pattern_can_match_dtmf(pattern: re.Pattern[str], min_len: int, max_len: int
         prefixes = [""] + list(keys) + [a + b for a in keys for b in keys]
         for n in lengths:
             for start in range(10):
-                yield ("0123456789" * 8)[start:start + n]
+                yield ("0123456789" * 8)[start : start + n]
             for prefix in prefixes:
                 if len(prefix) < n:
                     for fill in keys:
@@ -478,8 +522,14 @@ def _pattern_can_match_dtmf(pattern: re.Pattern[str], min_len: int, max_len: int
     return any(len(c) <= max_len and pattern.fullmatch(c) for c in candidates())
 
 
-def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str | Path | None = None,
-               check_prompts: bool = True) -> tuple[Flow | None, list[Problem]]:
+def parse_flow(
+    text: str,
+    *,
+    name: str,
+    path: str | None = None,
+    base_dir: str | Path | None = None,
+    check_prompts: bool = True,
+) -> tuple[Flow | None, list[Problem]]:
     """Compile flow ``name`` from YAML ``text``.
 
     ``path`` is the file name used in problems; prompt files are looked up under
@@ -506,8 +556,14 @@ def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str |
     languages: tuple[str, ...] = ("en",)
     if "languages" in doc:
         raw = doc["languages"]
-        if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and _LANG.match(x) for x in raw):
-            c.problem(doc.value_line("languages"), "'languages' must be a list of language codes such as [en, es]")
+        if (
+            not isinstance(raw, list)
+            or not raw
+            or not all(isinstance(x, str) and _LANG.match(x) for x in raw)
+        ):
+            c.problem(
+                doc.value_line("languages"), "'languages' must be a list of language codes such as [en, es]"
+            )
         elif len(set(raw)) != len(raw):
             c.problem(doc.value_line("languages"), "'languages' lists a language twice")
         else:
@@ -526,8 +582,10 @@ def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str |
                 if not isinstance(key, str) or not _VAR.match(key):
                     c.problem(raw.key_line(key), f"variable {key!r} is not a name (letters, digits, _)")
                 elif isinstance(value, (dict, date)):
-                    c.problem(raw.value_line(key), f"variable '{key}' must be a string, number, boolean, "
-                              "null or list")
+                    c.problem(
+                        raw.value_line(key),
+                        f"variable '{key}' must be a string, number, boolean, null or list",
+                    )
                 else:
                     defaults[key] = tuple(value) if isinstance(value, list) else value
     description = doc.get("description", "")
@@ -538,8 +596,10 @@ def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str |
     nodes: dict[str, Node] = {}
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, LocatedMap) or not raw_nodes:
-        c.problem(doc.value_line("nodes") if "nodes" in doc else 1,
-                  "'nodes' must be a mapping of node names to nodes")
+        c.problem(
+            doc.value_line("nodes") if "nodes" in doc else 1,
+            "'nodes' must be a mapping of node names to nodes",
+        )
         raw_nodes = LocatedMap(1)
     node_lines: dict[str, int] = {}
     for node_name, raw in raw_nodes.items():
@@ -562,7 +622,9 @@ def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str |
     for node in nodes.values():
         for edge in node.edges:
             if edge.target not in node_lines:
-                c.problem(edge.line, f"node '{node.name}': '{edge.label}' points to unknown node '{edge.target}'")
+                c.problem(
+                    edge.line, f"node '{node.name}': '{edge.label}' points to unknown node '{edge.target}'"
+                )
 
     prompt_paths: dict[tuple[str, str], str] = {}
     base = Path(base_dir) if base_dir is not None else None
@@ -573,11 +635,17 @@ def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str |
                 rel = f"{prompts_dir}/{lang}/{prompt}.wav"
                 full = str(base / rel) if base is not None else rel
                 prompt_paths[(lang, prompt)] = full
-                if check_prompts and base is not None and (lang, prompt) not in missing_reported \
-                        and not Path(full).is_file():
+                if (
+                    check_prompts
+                    and base is not None
+                    and (lang, prompt) not in missing_reported
+                    and not Path(full).is_file()
+                ):
                     missing_reported.add((lang, prompt))
-                    c.problem(node.line, f"node '{node.name}': prompt '{prompt}' has no file for language "
-                              f"'{lang}' ({rel})")
+                    c.problem(
+                        node.line,
+                        f"node '{node.name}': prompt '{prompt}' has no file for language '{lang}' ({rel})",
+                    )
 
     entries: tuple[str, ...] = ()
     if "entries" in doc:
@@ -599,8 +667,18 @@ def parse_flow(text: str, *, name: str, path: str | None = None, base_dir: str |
     if c.problems:
         return None, sorted(c.problems)
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
-    flow = Flow(name=name, version=version, start=start, nodes=nodes, languages=languages,  # type: ignore[arg-type]
-                defaults=defaults, prompt_paths=prompt_paths, path=path, description=description, entries=entries)
+    flow = Flow(
+        name=name,
+        version=version,
+        start=start,
+        nodes=nodes,
+        languages=languages,  # type: ignore[arg-type]
+        defaults=defaults,
+        prompt_paths=prompt_paths,
+        path=path,
+        description=description,
+        entries=entries,
+    )
     return flow, []
 
 
@@ -642,17 +720,27 @@ def check_gotos(flows: Mapping[str, Flow], known: Mapping[str, Flow | None] | No
             entry = node.node  # type: ignore[attr-defined]
             shown = flow.path or f"<{flow.name}>"
             if other_name not in everything:
-                problems.append(Problem(shown, node.line, f"node '{node.name}': goto to unknown flow '{other_name}'"))
+                problems.append(
+                    Problem(shown, node.line, f"node '{node.name}': goto to unknown flow '{other_name}'")
+                )
                 continue
             other = everything[other_name]
             if entry is not None and other is not None:
                 if entry not in other.nodes:
-                    problems.append(Problem(shown, node.line,
-                                            f"node '{node.name}': flow '{other_name}' has no node '{entry}'"))
+                    problems.append(
+                        Problem(
+                            shown, node.line, f"node '{node.name}': flow '{other_name}' has no node '{entry}'"
+                        )
+                    )
                 elif entry != other.start and entry not in other.entries:
-                    problems.append(Problem(shown, node.line,
-                                            f"node '{node.name}': node '{entry}' of flow '{other_name}' is not "
-                                            f"in its 'entries'"))
+                    problems.append(
+                        Problem(
+                            shown,
+                            node.line,
+                            f"node '{node.name}': node '{entry}' of flow '{other_name}' is not "
+                            f"in its 'entries'",
+                        )
+                    )
     return sorted(problems)
 
 

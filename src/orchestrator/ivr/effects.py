@@ -17,8 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "Effect", "Play", "StopPlayback", "StartTimer", "CancelTimer", "Record", "Lookup", "Enqueue",
-    "Transfer", "RequestCallback", "Hangup", "SetVariable", "NodeEntered", "DigitsCollected", "FlowEnded",
+    "Effect",
+    "Play",
+    "StopPlayback",
+    "StartTimer",
+    "CancelTimer",
+    "Record",
+    "Lookup",
+    "Enqueue",
+    "Transfer",
+    "RequestCallback",
+    "Hangup",
+    "SetVariable",
+    "NodeEntered",
+    "DigitsCollected",
+    "FlowEnded",
     "TERMINAL_OUTCOMES",
 ]
 

@@ -17,8 +17,19 @@ from types import MappingProxyType
 from typing import Any
 
 __all__ = [
-    "Event", "CallStarted", "Digit", "PlaybackDone", "Timeout", "LookupResult", "LookupFailed",
-    "RecordDone", "QueueResult", "CallerHangup", "DTMF_DIGITS", "QUEUE_OUTCOMES", "LOOKUP_FAILURES",
+    "Event",
+    "CallStarted",
+    "Digit",
+    "PlaybackDone",
+    "Timeout",
+    "LookupResult",
+    "LookupFailed",
+    "RecordDone",
+    "QueueResult",
+    "CallerHangup",
+    "DTMF_DIGITS",
+    "QUEUE_OUTCOMES",
+    "LOOKUP_FAILURES",
 ]
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
@@ -121,8 +132,12 @@ class RecordDone(Event):
     def __post_init__(self) -> None:
         if not isinstance(self.path, str):
             raise ValueError("path: expected a string")
-        if isinstance(self.duration, bool) or not isinstance(self.duration, (int, float)) \
-                or not math.isfinite(self.duration) or self.duration < 0:
+        if (
+            isinstance(self.duration, bool)
+            or not isinstance(self.duration, (int, float))
+            or not math.isfinite(self.duration)
+            or self.duration < 0
+        ):
             raise ValueError(f"duration: {self.duration!r} is not a finite number of seconds >= 0")
 
 

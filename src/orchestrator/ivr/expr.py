@@ -172,13 +172,17 @@ def _compare(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
     if op == ">":
         return lambda v: _less(right(v), left(v)) is True
     if op == "<=":
+
         def le(v: Mapping[str, Any]) -> bool:
             a, b = left(v), right(v)
             return _less(b, a) is False
+
         return le
+
     def ge(v: Mapping[str, Any]) -> bool:
         a, b = left(v), right(v)
         return _less(a, b) is False
+
     return ge
 
 

@@ -24,12 +24,21 @@ from .flow import Flow
 __all__ = ["to_dot", "render_svg", "GraphvizMissing"]
 
 _SHAPES = {
-    "play": ("note", "#eef5ff"), "record": ("note", "#fff4e0"),
-    "menu": ("hexagon", "#e8f7e8"), "collect": ("hexagon", "#e8f7e8"), "language": ("hexagon", "#e8f7e8"),
-    "callback": ("hexagon", "#e8f7e8"), "survey": ("hexagon", "#e8f7e8"),
-    "condition": ("diamond", "#f6f0ff"), "switch": ("diamond", "#f6f0ff"),
-    "business_hours": ("diamond", "#f6f0ff"), "set": ("box", "#f4f4f4"), "lookup": ("component", "#fffbe0"),
-    "queue": ("house", "#ffe8e8"), "transfer": ("house", "#ffe8e8"), "goto": ("house", "#eeeeee"),
+    "play": ("note", "#eef5ff"),
+    "record": ("note", "#fff4e0"),
+    "menu": ("hexagon", "#e8f7e8"),
+    "collect": ("hexagon", "#e8f7e8"),
+    "language": ("hexagon", "#e8f7e8"),
+    "callback": ("hexagon", "#e8f7e8"),
+    "survey": ("hexagon", "#e8f7e8"),
+    "condition": ("diamond", "#f6f0ff"),
+    "switch": ("diamond", "#f6f0ff"),
+    "business_hours": ("diamond", "#f6f0ff"),
+    "set": ("box", "#f4f4f4"),
+    "lookup": ("component", "#fffbe0"),
+    "queue": ("house", "#ffe8e8"),
+    "transfer": ("house", "#ffe8e8"),
+    "goto": ("house", "#eeeeee"),
     "hangup": ("octagon", "#dddddd"),
 }
 
@@ -94,8 +103,9 @@ def render_svg(dot_source: str, out: str | Path, *, dot: str = "dot") -> Path:
     exe = shutil.which(dot)
     if exe is None:
         raise GraphvizMissing("Graphviz's 'dot' is not installed (Debian package: graphviz)")
-    result = subprocess.run([exe, "-Tsvg"], input=dot_source.encode(), capture_output=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        [exe, "-Tsvg"], input=dot_source.encode(), capture_output=True, timeout=60, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"dot failed: {result.stderr.decode(errors='replace').strip()}")
     out = Path(out)

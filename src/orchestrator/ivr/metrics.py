@@ -48,7 +48,10 @@ class MetricsSnapshot:
         out: dict[str, Any] = {}
         for m in self.nodes:
             out.setdefault(m.flow, {})[m.node] = {
-                "entries": m.entries, "exits": dict(m.exits), "retries": dict(m.retries), "hangups": m.hangups,
+                "entries": m.entries,
+                "exits": dict(m.exits),
+                "retries": dict(m.retries),
+                "hangups": m.hangups,
             }
         return out
 
@@ -91,10 +94,19 @@ class FlowMetrics:
         self._get(flow, node).hangups += 1
 
     def snapshot(self) -> MetricsSnapshot:
-        return MetricsSnapshot(tuple(
-            NodeMetrics(flow, node, c.entries, MappingProxyType(dict(c.exits)),
-                        MappingProxyType(dict(c.retries)), c.hangups)
-            for (flow, node), c in sorted(self._nodes.items())))
+        return MetricsSnapshot(
+            tuple(
+                NodeMetrics(
+                    flow,
+                    node,
+                    c.entries,
+                    MappingProxyType(dict(c.exits)),
+                    MappingProxyType(dict(c.retries)),
+                    c.hangups,
+                )
+                for (flow, node), c in sorted(self._nodes.items())
+            )
+        )
 
 
 class NullMetrics(FlowMetrics):

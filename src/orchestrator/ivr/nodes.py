@@ -71,28 +71,48 @@ class Edge:
 COMMON_FIELDS: dict[str, Field] = {
     "type": Field("str", "The node type.", required=True),
     "description": Field("str", "Free text for people reading the flow."),
-    "max_visits": Field("int", "Enter this node at most this many times per call; then go to on_max_visits. "
-                        "Bounds loops through several nodes.", minimum=1, maximum=100),
+    "max_visits": Field(
+        "int",
+        "Enter this node at most this many times per call; then go to on_max_visits. "
+        "Bounds loops through several nodes.",
+        minimum=1,
+        maximum=100,
+    ),
     "on_max_visits": Field("target", "Where to go instead once max_visits is reached."),
 }
 
 
 def _prompt_fields(required: bool = True) -> dict[str, Field]:
     return {
-        "prompts": Field("prompts", "Prompt names played in order (files <prompts>/<language>/<name>.wav).",
-                         required=required),
+        "prompts": Field(
+            "prompts",
+            "Prompt names played in order (files <prompts>/<language>/<name>.wav).",
+            required=required,
+        ),
         "barge_in": Field("bool", "A digit pressed during the prompt stops it.", default=True),
     }
 
 
 def _input_fields(timeout: float = 5.0, retries: int = 2) -> dict[str, Field]:
     return {
-        "invalid_prompts": Field("prompts", "Played before the prompt again after invalid input.", default=()),
+        "invalid_prompts": Field(
+            "prompts", "Played before the prompt again after invalid input.", default=()
+        ),
         "timeout_prompts": Field("prompts", "Played before the prompt again after no input.", default=()),
-        "timeout": Field("number", "Seconds to wait for the first digit after the prompt.", default=timeout,
-                         minimum=0.5, maximum=120),
-        "max_retries": Field("int", "How many times the prompt is repeated after invalid input or no input "
-                             "before giving up.", default=retries, minimum=0, maximum=10),
+        "timeout": Field(
+            "number",
+            "Seconds to wait for the first digit after the prompt.",
+            default=timeout,
+            minimum=0.5,
+            maximum=120,
+        ),
+        "max_retries": Field(
+            "int",
+            "How many times the prompt is repeated after invalid input or no input before giving up.",
+            default=retries,
+            minimum=0,
+            maximum=10,
+        ),
     }
 
 
@@ -110,9 +130,14 @@ class Node:
         self.edges = edges
         self.max_visits = values.get("max_visits")
         self.on_max_visits = values.get("on_max_visits")
-        self.prompt_names: tuple[str, ...] = tuple(dict.fromkeys(
-            p for key, f in {**COMMON_FIELDS, **self.FIELDS}.items() if f.kind == "prompts"
-            for p in (values.get(key) or ())))
+        self.prompt_names: tuple[str, ...] = tuple(
+            dict.fromkeys(
+                p
+                for key, f in {**COMMON_FIELDS, **self.FIELDS}.items()
+                if f.kind == "prompts"
+                for p in (values.get(key) or ())
+            )
+        )
         self.setup(values)
 
     def setup(self, values: Mapping[str, Any]) -> None:
@@ -150,9 +175,13 @@ class Node:
 
 # --------------------------------------------------------------------------- simple nodes
 
+
 class PlayNode(Node):
     TYPE = "play"
-    DOC = "Play prompts, then go to next. With barge-in a digit stops the prompt and is kept for the next input."
+    DOC = (
+        "Play prompts, then go to next. With barge-in a digit stops the prompt "
+        "and is kept for the next input."
+    )
     FIELDS = {**_prompt_fields(), "next": Field("target", "Where to go after the prompts.", required=True)}
 
     def setup(self, values: Mapping[str, Any]) -> None:
@@ -183,8 +212,9 @@ class SetNode(Node):
     TYPE = "set"
     DOC = "Set variables from expressions, then go to next."
     FIELDS = {
-        "values": Field("exprmap", "Variable name -> expression (a string literal needs quotes: \"'es'\").",
-                        required=True),
+        "values": Field(
+            "exprmap", "Variable name -> expression (a string literal needs quotes: \"'es'\").", required=True
+        ),
         "next": Field("target", "Where to go next.", required=True),
     }
 
@@ -244,10 +274,14 @@ class BusinessHoursNode(Node):
     DOC = "Branch on a weekly schedule in a time zone and a holiday calendar."
     FIELDS = {
         "timezone": Field("timezone", "IANA time zone of the schedule, e.g. Europe/London.", required=True),
-        "schedule": Field("schedule", "Day or day range (mon-fri, sat, sun) -> 'HH:MM-HH:MM[, ...]' or 'closed'.",
-                          required=True),
-        "holidays": Field("holidays", "Dates closed all day: YYYY-MM-DD, MM-DD (every year), "
-                          "or {date: ..., name: ...}."),
+        "schedule": Field(
+            "schedule",
+            "Day or day range (mon-fri, sat, sun) -> 'HH:MM-HH:MM[, ...]' or 'closed'.",
+            required=True,
+        ),
+        "holidays": Field(
+            "holidays", "Dates closed all day: YYYY-MM-DD, MM-DD (every year), or {date: ..., name: ...}."
+        ),
         "open": Field("target", "Where to go when open.", required=True),
         "closed": Field("target", "Where to go when closed (the default branch).", required=True),
         "holiday": Field("target", "Where to go on a holiday (default: closed)."),
@@ -278,10 +312,13 @@ class LookupNode(Node):
     DOC = "Ask a CRM (HTTP URL or JSON-RPC method) and map the answer into variables."
     FIELDS = {
         "url": Field("template", "HTTP URL to request (give url or method)."),
-        "method": Field("str", "JSON-RPC method at the CRM endpoint from the configuration (give url or method)."),
+        "method": Field(
+            "str", "JSON-RPC method at the CRM endpoint from the configuration (give url or method)."
+        ),
         "params": Field("exprmap", "Parameter name -> expression.", default={}),
-        "timeout": Field("number", "Seconds before the lookup counts as timed out.", default=3.0,
-                         minimum=0.1, maximum=60),
+        "timeout": Field(
+            "number", "Seconds before the lookup counts as timed out.", default=3.0, minimum=0.1, maximum=60
+        ),
         "result": Field("resultmap", "Variable name -> dotted path in the answer.", default={}),
         "next": Field("target", "Where to go after a successful lookup.", required=True),
         "on_error": Field("target", "Where to go when the lookup fails.", required=True),
@@ -308,8 +345,11 @@ class LookupNode(Node):
         s.request_id = s.request_seq
         target = self.url.render(s.vars) if self.url is not None else self.method
         params = {name: expr.evaluate(s.vars) for name, expr in self.params}
-        s.emit(Lookup(kind=self.kind, target=target, params=params, timeout=self.timeout,
-                      request_id=s.request_id))
+        s.emit(
+            Lookup(
+                kind=self.kind, target=target, params=params, timeout=self.timeout, request_id=s.request_id
+            )
+        )
 
     def on_lookup_result(self, s: Session, data: Mapping[str, Any]) -> bool:
         s.request_id = None
@@ -335,14 +375,19 @@ class RecordNode(Node):
     FIELDS = {
         **_prompt_fields(required=False),
         "beep": Field("bool", "Play a beep before recording.", default=True),
-        "max_duration": Field("number", "Longest message in seconds.", default=120.0, minimum=1, maximum=3600),
-        "min_duration": Field("number", "A shorter message counts as empty.", default=0.0, minimum=0,
-                              maximum=60),
-        "silence_timeout": Field("number", "Stop after this many seconds of silence.", default=5.0,
-                                 minimum=0.5, maximum=60),
+        "max_duration": Field(
+            "number", "Longest message in seconds.", default=120.0, minimum=1, maximum=3600
+        ),
+        "min_duration": Field(
+            "number", "A shorter message counts as empty.", default=0.0, minimum=0, maximum=60
+        ),
+        "silence_timeout": Field(
+            "number", "Stop after this many seconds of silence.", default=5.0, minimum=0.5, maximum=60
+        ),
         "terminators": Field("digits", "Digits that end the recording.", default="#"),
-        "variable": Field("varname", "Variable that receives the file path (and <variable>_duration).",
-                          default="recording"),
+        "variable": Field(
+            "varname", "Variable that receives the file path (and <variable>_duration).", default="recording"
+        ),
         "next": Field("target", "Where to go after recording.", required=True),
         "on_empty": Field("target", "Where to go when nothing (or too little) was recorded (default: next)."),
     }
@@ -370,8 +415,15 @@ class RecordNode(Node):
         from .effects import Record
 
         s.phase = RECORDING
-        s.emit(Record(name=f"{s.flow.name}.{self.name}", max_duration=self.max_duration,
-                      silence_timeout=self.silence_timeout, terminators=self.terminators, beep=self.beep))
+        s.emit(
+            Record(
+                name=f"{s.flow.name}.{self.name}",
+                max_duration=self.max_duration,
+                silence_timeout=self.silence_timeout,
+                terminators=self.terminators,
+                beep=self.beep,
+            )
+        )
 
     def on_digit(self, s: Session, digit: str) -> bool:
         if s.phase == PROMPTING and self.barge_in:
@@ -402,14 +454,20 @@ class QueueNode(Node):
     DOC = "Hand the call to an ACD queue with skills and priority; the IVR ends when an agent answers."
     FIELDS = {
         "queue": Field("template", "Queue name ({variable} allowed).", required=True),
-        "skills": Field("skills", "Skills the agent needs: a list of templates, or one expression giving a list.",
-                        default=()),
+        "skills": Field(
+            "skills",
+            "Skills the agent needs: a list of templates, or one expression giving a list.",
+            default=(),
+        ),
         "priority": Field("expr", "Priority expression (higher is served first).", default=0),
-        "max_wait": Field("number", "Seconds in queue before the ACD answers timeout.", minimum=1,
-                          maximum=86400),
+        "max_wait": Field(
+            "number", "Seconds in queue before the ACD answers timeout.", minimum=1, maximum=86400
+        ),
         "on_timeout": Field("target", "Where to go after max_wait."),
-        "on_unavailable": Field("target", "Where to go when the queue cannot take the call "
-                                "(closed, full, no agents); default: hang up."),
+        "on_unavailable": Field(
+            "target",
+            "Where to go when the queue cannot take the call (closed, full, no agents); default: hang up.",
+        ),
     }
 
     def setup(self, values: Mapping[str, Any]) -> None:
@@ -440,9 +498,15 @@ class QueueNode(Node):
         s.set_var("queue_priority", int(priority))
         s.typeahead = ""  # digits pressed while holding are not answers to a later menu
         s.phase = QUEUED
-        s.emit(Enqueue(queue=queue, skills=skills, priority=int(priority),
-                       max_wait=float(self.max_wait) if self.max_wait is not None else None,
-                       data=s.snapshot_vars()))
+        s.emit(
+            Enqueue(
+                queue=queue,
+                skills=skills,
+                priority=int(priority),
+                max_wait=float(self.max_wait) if self.max_wait is not None else None,
+                data=s.snapshot_vars(),
+            )
+        )
 
     def on_digit(self, s: Session, digit: str) -> bool:
         return False
@@ -511,6 +575,7 @@ class GotoNode(Node):
 
 
 # --------------------------------------------------------------------------- input nodes
+
 
 class InputNode(Node):
     """Prompt, collect digits, decide; retries on invalid input and on no input."""
@@ -670,11 +735,13 @@ class CollectNode(InputNode):
         **_prompt_fields(),
         "variable": Field("varname", "Variable that receives the digits (a string).", required=True),
         "min_digits": Field("int", "Fewest digits accepted.", default=1, minimum=0, maximum=64),
-        "max_digits": Field("int", "Entry ends by itself at this many digits.", default=16, minimum=1,
-                            maximum=64),
+        "max_digits": Field(
+            "int", "Entry ends by itself at this many digits.", default=16, minimum=1, maximum=64
+        ),
         "terminator": Field("digits", "Digit(s) that end the entry early ('' for none).", default="#"),
-        "inter_digit_timeout": Field("number", "Seconds between digits before the entry ends.", default=3.0,
-                                     minimum=0.5, maximum=60),
+        "inter_digit_timeout": Field(
+            "number", "Seconds between digits before the entry ends.", default=3.0, minimum=0.5, maximum=60
+        ),
         "pattern": Field("pattern", "Regular expression the whole entry must match."),
         **_input_fields(),
         "next": Field("target", "Where to go with a valid entry.", required=True, passive=False),
@@ -709,11 +776,13 @@ class LanguageNode(InputNode):
     DOC = "Let the caller choose a language by digit; sets the 'language' variable that picks prompt files."
     FIELDS = {
         **_prompt_fields(),
-        "choices": Field("language_choices", "Digit -> language code (one of the flow's languages).",
-                         required=True),
+        "choices": Field(
+            "language_choices", "Digit -> language code (one of the flow's languages).", required=True
+        ),
         **_input_fields(timeout=4.0, retries=1),
-        "next": Field("target", "Where to go once a language is chosen (or kept after no choice).",
-                      required=True),
+        "next": Field(
+            "target", "Where to go once a language is chosen (or kept after no choice).", required=True
+        ),
     }
 
     def setup(self, values: Mapping[str, Any]) -> None:
@@ -744,10 +813,12 @@ class CallbackNode(InputNode):
         "accept": Field("digit", "Digit that accepts.", default="1"),
         "decline": Field("digit", "Digit that declines.", default="2"),
         **_input_fields(),
-        "on_accept": Field("target", "Where to go once the callback is registered.", required=True,
-                           passive=False),
-        "on_decline": Field("target", "Where to go on decline, after the retries, or without a number.",
-                            required=True),
+        "on_accept": Field(
+            "target", "Where to go once the callback is registered.", required=True, passive=False
+        ),
+        "on_decline": Field(
+            "target", "Where to go on decline, after the retries, or without a number.", required=True
+        ),
     }
 
     def setup(self, values: Mapping[str, Any]) -> None:
@@ -822,8 +893,25 @@ class SurveyNode(InputNode):
         s.go("on_failure", self.on_failure)
 
 
-NODE_TYPES: dict[str, type[Node]] = {cls.TYPE: cls for cls in (
-    PlayNode, MenuNode, CollectNode, RecordNode, ConditionNode, SwitchNode, SetNode, BusinessHoursNode,
-    LanguageNode, LookupNode, QueueNode, TransferNode, CallbackNode, SurveyNode, HangupNode, GotoNode,
-)}
+NODE_TYPES: dict[str, type[Node]] = {
+    cls.TYPE: cls
+    for cls in (
+        PlayNode,
+        MenuNode,
+        CollectNode,
+        RecordNode,
+        ConditionNode,
+        SwitchNode,
+        SetNode,
+        BusinessHoursNode,
+        LanguageNode,
+        LookupNode,
+        QueueNode,
+        TransferNode,
+        CallbackNode,
+        SurveyNode,
+        HangupNode,
+        GotoNode,
+    )
+}
 TERMINAL_TYPES = frozenset(t for t, cls in NODE_TYPES.items() if cls.TERMINAL)

@@ -67,7 +67,9 @@ class FlowRegistry:
     def start(self, flow: str) -> Session:
         """A new session on the current version of ``flow``; feed it ``call_started`` next."""
         if flow not in self._flows:
-            raise ValueError(f"flow: no flow named {flow!r} (have {', '.join(sorted(self._flows)) or 'none'})")
+            raise ValueError(
+                f"flow: no flow named {flow!r} (have {', '.join(sorted(self._flows)) or 'none'})"
+            )
         self._started += 1
         return Session(self._flows, flow, metrics=self.metrics, max_typeahead=self.max_typeahead)
 
@@ -79,7 +81,8 @@ class FlowRegistry:
         self._flows = flows
         self._reloads += 1
         return ReloadResult(
-            ok=True, version=flows.version,
+            ok=True,
+            version=flows.version,
             added=tuple(sorted(set(flows) - set(old))),
             changed=tuple(sorted(n for n in flows if n in old and old[n].version != flows[n].version)),
             removed=tuple(sorted(set(old) - set(flows))),
@@ -95,5 +98,6 @@ class FlowRegistry:
         return self.replace(flows)
 
     def statistics(self) -> RegistryStatistics:
-        return RegistryStatistics(self._flows.version, tuple(sorted(self._flows)), self._started,
-                                  self._reloads, self._refused)
+        return RegistryStatistics(
+            self._flows.version, tuple(sorted(self._flows)), self._started, self._reloads, self._refused
+        )

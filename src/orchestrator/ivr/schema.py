@@ -27,8 +27,10 @@ _VAR = "^[A-Za-z_][A-Za-z0-9_]*$"
 _NAME = "^[A-Za-z_][A-Za-z0-9_-]*$"
 _LANG = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 _PROMPT = "^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*$"
-_DAYS = "^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?(,\\s*(mon|tue|wed|thu|fri|sat|sun)" \
-        "(-(mon|tue|wed|thu|fri|sat|sun))?)*$"
+_DAYS = (
+    "^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?(,\\s*(mon|tue|wed|thu|fri|sat|sun)"
+    "(-(mon|tue|wed|thu|fri|sat|sun))?)*$"
+)
 _RANGE = "^\\s*\\d{1,2}:\\d{2}\\s*-\\s*\\d{1,2}:\\d{2}\\s*$"
 _DATE = "^(\\d{4}-)?\\d{2}-\\d{2}$"
 
@@ -52,7 +54,9 @@ def _kind(f: Field) -> dict[str, Any]:
         one = {"type": "string", "pattern": _PROMPT}
         return {"oneOf": [one, {"type": "array", "items": one, "minItems": 1 if f.required else 0}]}
     if k == "digit":
-        return {"oneOf": [{"type": "string", "pattern": _DIGIT}, {"type": "integer", "minimum": 0, "maximum": 9}]}
+        return {
+            "oneOf": [{"type": "string", "pattern": _DIGIT}, {"type": "integer", "minimum": 0, "maximum": 9}]
+        }
     if k == "digits":
         return {"type": "string", "pattern": "^[0-9*#A-D]*$"}
     if k == "varname":
@@ -66,39 +70,83 @@ def _kind(f: Field) -> dict[str, Any]:
     if k == "pattern":
         return {"type": "string", "format": "regex", "minLength": 1}
     if k == "choices":
-        return {"type": "object", "minProperties": 1, "propertyNames": {"pattern": _DIGIT},
-                "additionalProperties": {"type": "string", "minLength": 1}}
+        return {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": _DIGIT},
+            "additionalProperties": {"type": "string", "minLength": 1},
+        }
     if k == "language_choices":
-        return {"type": "object", "minProperties": 1, "propertyNames": {"pattern": _DIGIT},
-                "additionalProperties": {"type": "string", "pattern": _LANG}}
+        return {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": _DIGIT},
+            "additionalProperties": {"type": "string", "pattern": _LANG},
+        }
     if k == "exprmap":
         return {"type": "object", "propertyNames": {"pattern": _VAR}, "additionalProperties": _EXPR}
     if k == "resultmap":
-        return {"type": "object", "propertyNames": {"pattern": _VAR},
-                "additionalProperties": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_]"
-                                                                      "[A-Za-z0-9_]*)*$"}}
+        return {
+            "type": "object",
+            "propertyNames": {"pattern": _VAR},
+            "additionalProperties": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$",
+            },
+        }
     if k == "cases":
-        return {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["when", "goto"], "additionalProperties": False,
-            "properties": {"when": _EXPR, "goto": {"type": "string", "minLength": 1}}}}
+        return {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["when", "goto"],
+                "additionalProperties": False,
+                "properties": {"when": _EXPR, "goto": {"type": "string", "minLength": 1}},
+            },
+        }
     if k == "timezone":
         return {"type": "string", "minLength": 1, "examples": ["Europe/London", "America/New_York"]}
     if k == "schedule":
-        hours = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string", "pattern": _RANGE}}]}
-        return {"type": "object", "minProperties": 1, "propertyNames": {"pattern": _DAYS},
-                "additionalProperties": hours}
+        hours = {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string", "pattern": _RANGE}}]
+        }
+        return {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": _DAYS},
+            "additionalProperties": hours,
+        }
     if k == "holidays":
         day = {"type": "string", "pattern": _DATE}
-        return {"type": "array", "items": {"oneOf": [
-            day,
-            {"type": "object", "required": ["date"], "additionalProperties": False,
-             "properties": {"date": day, "name": {"type": "string"}}},
-            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"pattern": _DATE},
-             "additionalProperties": {"type": ["string", "null"]}},
-        ]}}
+        return {
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    day,
+                    {
+                        "type": "object",
+                        "required": ["date"],
+                        "additionalProperties": False,
+                        "properties": {"date": day, "name": {"type": "string"}},
+                    },
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "maxProperties": 1,
+                        "propertyNames": {"pattern": _DATE},
+                        "additionalProperties": {"type": ["string", "null"]},
+                    },
+                ]
+            },
+        }
     if k == "skills":
-        return {"oneOf": [{"type": "string", "description": "an expression giving a list"},
-                          {"type": "array", "items": {"type": ["string", "integer"]}}]}
+        return {
+            "oneOf": [
+                {"type": "string", "description": "an expression giving a list"},
+                {"type": "array", "items": {"type": ["string", "integer"]}},
+            ]
+        }
     raise AssertionError(f"no schema for field kind {k!r}")
 
 
@@ -128,8 +176,13 @@ def build_schema() -> dict[str, Any]:
         "type": "object",
         "required": ["type"],
         "properties": {"type": {"enum": types}},
-        "allOf": [{"if": {"properties": {"type": {"const": t}}, "required": ["type"]},
-                   "then": {"$ref": f"#/$defs/{t}"}} for t in types],
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": t}}, "required": ["type"]},
+                "then": {"$ref": f"#/$defs/{t}"},
+            }
+            for t in types
+        ],
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -141,16 +194,32 @@ def build_schema() -> dict[str, Any]:
         "properties": {
             "description": {"type": "string", "description": TOP_LEVEL_KEYS["description"]},
             "start": {"type": "string", "minLength": 1, "description": TOP_LEVEL_KEYS["start"]},
-            "entries": {"type": "array", "items": {"type": "string", "minLength": 1},
-                        "description": TOP_LEVEL_KEYS["entries"]},
-            "languages": {"type": "array", "minItems": 1, "uniqueItems": True,
-                          "items": {"type": "string", "pattern": _LANG}, "description": TOP_LEVEL_KEYS["languages"]},
+            "entries": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": TOP_LEVEL_KEYS["entries"],
+            },
+            "languages": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": "string", "pattern": _LANG},
+                "description": TOP_LEVEL_KEYS["languages"],
+            },
             "prompts": {"type": "string", "minLength": 1, "description": TOP_LEVEL_KEYS["prompts"]},
-            "variables": {"type": "object", "propertyNames": {"pattern": _VAR},
-                          "additionalProperties": {"type": ["string", "number", "boolean", "null", "array"]},
-                          "description": TOP_LEVEL_KEYS["variables"]},
-            "nodes": {"type": "object", "minProperties": 1, "propertyNames": {"pattern": _NAME},
-                      "additionalProperties": {"$ref": "#/$defs/node"}, "description": TOP_LEVEL_KEYS["nodes"]},
+            "variables": {
+                "type": "object",
+                "propertyNames": {"pattern": _VAR},
+                "additionalProperties": {"type": ["string", "number", "boolean", "null", "array"]},
+                "description": TOP_LEVEL_KEYS["variables"],
+            },
+            "nodes": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": _NAME},
+                "additionalProperties": {"$ref": "#/$defs/node"},
+                "description": TOP_LEVEL_KEYS["nodes"],
+            },
         },
         "$defs": {"node": node, **{t: _node_schema(t) for t in types}},
     }

@@ -75,8 +75,14 @@ def _epoch(now: datetime | float | int) -> float:
 class Session:
     """One call's walk through a flow."""
 
-    def __init__(self, flows: FlowSet | Flow, flow: str | None = None, *,
-                 metrics: FlowMetrics | None = None, max_typeahead: int = 32) -> None:
+    def __init__(
+        self,
+        flows: FlowSet | Flow,
+        flow: str | None = None,
+        *,
+        metrics: FlowMetrics | None = None,
+        max_typeahead: int = 32,
+    ) -> None:
         if isinstance(flows, Flow):
             flows = FlowSet.of(flows)
             flow = flow or next(iter(flows))
@@ -188,7 +194,9 @@ class Session:
         return out
 
     # Convenience wrappers: one per event type.
-    def call_started(self, variables: Mapping[str, Any] | None = None, *, now: datetime | float) -> list[Effect]:
+    def call_started(
+        self, variables: Mapping[str, Any] | None = None, *, now: datetime | float
+    ) -> list[Effect]:
         return self.handle(CallStarted(variables=variables or {}), now=now)
 
     def digit(self, digit: str, *, now: datetime | float) -> list[Effect]:
@@ -200,12 +208,14 @@ class Session:
     def timeout(self, timer_id: int | None = None, *, now: datetime | float) -> list[Effect]:
         return self.handle(Timeout(timer_id=timer_id), now=now)
 
-    def lookup_result(self, data: Mapping[str, Any], request_id: int | None = None, *,
-                      now: datetime | float) -> list[Effect]:
+    def lookup_result(
+        self, data: Mapping[str, Any], request_id: int | None = None, *, now: datetime | float
+    ) -> list[Effect]:
         return self.handle(LookupResult(data=data, request_id=request_id), now=now)
 
-    def lookup_failed(self, reason: str = "error", request_id: int | None = None, *,
-                      now: datetime | float) -> list[Effect]:
+    def lookup_failed(
+        self, reason: str = "error", request_id: int | None = None, *, now: datetime | float
+    ) -> list[Effect]:
         return self.handle(LookupFailed(reason=reason, request_id=request_id), now=now)
 
     def record_done(self, path: str, duration: float, *, now: datetime | float) -> list[Effect]:
@@ -244,8 +254,13 @@ class Session:
     def play(self, names: tuple[str, ...], barge_in: bool) -> None:
         self.play_seq += 1
         self.play_id = self.play_seq
-        self._out.append(Play(prompts=self.flow.prompts(names, self.vars.get("language")),
-                              barge_in=barge_in, play_id=self.play_seq))
+        self._out.append(
+            Play(
+                prompts=self.flow.prompts(names, self.vars.get("language")),
+                barge_in=barge_in,
+                play_id=self.play_seq,
+            )
+        )
 
     def stop_play(self) -> None:
         if self.play_id is not None:
@@ -348,6 +363,11 @@ class Session:
         self.outcome = outcome
         self._pending = None
         self.timer_id = self.play_id = self.request_id = None
-        self._out.append(FlowEnded(outcome=outcome, flow=self.flow.name,
-                                   node=self.node.name if self.node is not None else "",
-                                   variables=MappingProxyType(dict(self.vars))))
+        self._out.append(
+            FlowEnded(
+                outcome=outcome,
+                flow=self.flow.name,
+                node=self.node.name if self.node is not None else "",
+                variables=MappingProxyType(dict(self.vars)),
+            )
+        )

@@ -80,8 +80,11 @@ class _Builder:
                     self.problems.append(YamlProblem(_line(key_node), "a mapping key must be a plain value"))
                     continue
                 if key in out:
-                    self.problems.append(YamlProblem(
-                        _line(key_node), f"duplicate key '{key}' (first at line {out.key_line(key)})"))
+                    self.problems.append(
+                        YamlProblem(
+                            _line(key_node), f"duplicate key '{key}' (first at line {out.key_line(key)})"
+                        )
+                    )
                     continue
                 out[key] = self.build(value_node)
                 out._lines[key] = (_line(key_node), _line(value_node))

@@ -54,9 +54,9 @@ def prompt_names(c: Caller) -> list[str]:
 
 
 def to_main_menu(c: Caller, crm: dict | None = None) -> None:
-    c.prompt_ends()                 # welcome
-    c.prompt_ends()                 # language prompt
-    c.timer_fires()                 # no language choice: keep English
+    c.prompt_ends()  # welcome
+    c.prompt_ends()  # language prompt
+    c.timer_fires()  # no language choice: keep English
     assert isinstance(c.log[-1], Lookup)
     if crm is None:
         c.crm_fails("timeout")
@@ -71,13 +71,25 @@ def test_press_2_for_support(registry):
     to_main_menu(c, {"name": "Ada Lovelace", "vip": False, "account": "1234567"})
     out = c.press("2")
     enq = of(out, Enqueue)[0]
-    assert (enq.queue, enq.skills, enq.priority, enq.max_wait) == ("support", ("support", "lang_en"), 0, 120.0)
+    assert (enq.queue, enq.skills, enq.priority, enq.max_wait) == (
+        "support",
+        ("support", "lang_en"),
+        0,
+        120.0,
+    )
     assert enq.data["customer_name"] == "Ada Lovelace" and enq.data["caller_id"] == CALLER
     assert enq.data["menu_choice"] == "2"
     assert prompt_names(c) == ["en/welcome", "en/choose_language", "en/main_menu"]
     assert c.queue("answered")[-1].outcome == "answered"
     assert [e.node for e in of(c.log, NodeEntered)] == [
-        "welcome", "choose_language", "office_hours", "identify_caller", "check_vip", "main_menu", "support"]
+        "welcome",
+        "choose_language",
+        "office_hours",
+        "identify_caller",
+        "check_vip",
+        "main_menu",
+        "support",
+    ]
     assert of(c.log, Lookup)[0].params == {"number": CALLER}
 
 
@@ -89,11 +101,11 @@ def test_vip_gets_priority(registry):
 
 def test_typing_ahead_through_the_welcome_and_the_lookup(registry):
     c = main_call(registry)
-    c.press("1")                    # barge-in on the welcome: English, typed ahead into the language menu
+    c.press("1")  # barge-in on the welcome: English, typed ahead into the language menu
     assert c.s.node_name == "identify_caller"
-    c.press("2")                    # typed during the CRM lookup
+    c.press("2")  # typed during the CRM lookup
     out = c.crm_fails()
-    assert of(out, Play) == []      # the menu prompt is skipped: the choice is already there
+    assert of(out, Play) == []  # the menu prompt is skipped: the choice is already there
     assert of(out, Enqueue)[0].queue == "support"
     assert prompt_names(c) == ["en/welcome"]
 
@@ -112,7 +124,7 @@ def test_billing_collects_the_account_number(registry):
     to_main_menu(c)
     c.press("3")
     c.prompt_ends()
-    out = c.press("12345678")      # max_digits: no terminator needed
+    out = c.press("12345678")  # max_digits: no terminator needed
     assert of(out, DigitsCollected)[-1].digits == "12345678"
     assert of(out, Enqueue)[0].data["account"] == "12345678"
 
@@ -136,11 +148,14 @@ def test_after_hours_voicemail(registry):
     c.timer_fires()
     assert c.s.flow.name == "after_hours" and prompt_names(c)[-1] == "en/closed"
     c.prompt_ends()
-    c.prompt_ends()                 # the options menu
+    c.prompt_ends()  # the options menu
     c.press("1")
     assert prompt_names(c)[-1] == "en/leave_message"
-    assert c.prompt_ends() == [Record(name="after_hours.voicemail", max_duration=120.0, silence_timeout=5.0,
-                                      terminators="#", beep=True)]
+    assert c.prompt_ends() == [
+        Record(
+            name="after_hours.voicemail", max_duration=120.0, silence_timeout=5.0, terminators="#", beep=True
+        )
+    ]
     c.recorded("/var/hotline/voicemail/1.wav", 17.2)
     c.stay_silent()
     assert c.ended.variables["voicemail"] == "/var/hotline/voicemail/1.wav"
@@ -160,7 +175,7 @@ def test_callback_offer_accepted(registry):
     c = main_call(registry)
     to_main_menu(c)
     c.press("1")
-    out = c.queue("timeout")        # 120 s in the sales queue
+    out = c.queue("timeout")  # 120 s in the sales queue
     assert of(out, NodeEntered)[-1] == NodeEntered(flow="callback", node="offer", node_type="callback")
     c.prompt_ends()
     out = c.press("1")
@@ -187,7 +202,7 @@ def test_survey_score_is_stored(registry):
     for score in range(1, 6):
         c = Caller(registry.start("survey"))
         c.start(caller_id=CALLER)
-        c.press(str(score))         # barge-in on the intro, typed ahead into the question
+        c.press(str(score))  # barge-in on the intro, typed ahead into the question
         c.stay_silent()
         assert c.ended.variables["survey_score"] == score
         assert prompt_names(c) == ["en/survey_intro", "en/survey_thanks"]
@@ -215,10 +230,20 @@ EVENTS = st.one_of(
     st.tuples(st.just("digit"), st.sampled_from("0123456789*#")),
     st.tuples(st.just("play"), st.sampled_from(["current", "stale"])),
     st.tuples(st.just("timeout"), st.sampled_from(["current", "stale"])),
-    st.tuples(st.just("lookup"), st.one_of(
-        st.fixed_dictionaries({}, optional={"name": st.text(max_size=5), "vip": st.booleans(),
-                                            "account": st.text("0123456789", max_size=8)}),
-        st.sampled_from(["error", "timeout"]))),
+    st.tuples(
+        st.just("lookup"),
+        st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": st.text(max_size=5),
+                    "vip": st.booleans(),
+                    "account": st.text("0123456789", max_size=8),
+                },
+            ),
+            st.sampled_from(["error", "timeout"]),
+        ),
+    ),
     st.tuples(st.just("record"), st.tuples(st.sampled_from(["", "/rec/x.wav"]), st.floats(0, 200))),
     st.tuples(st.just("queue"), st.sampled_from(["answered", "timeout", "unavailable"])),
     st.tuples(st.just("hangup"), st.none()),
@@ -255,8 +280,9 @@ def test_random_callers_never_break_a_demo_flow(registry, flow_name, events, whe
         elif kind == "timeout":
             out = c._take(s.timeout(s.timer_id if arg == "current" else 10_000, now=c.now))
         elif kind == "lookup":
-            out = c._take(s.lookup_result(arg, now=c.now) if isinstance(arg, dict)
-                          else s.lookup_failed(arg, now=c.now))
+            out = c._take(
+                s.lookup_result(arg, now=c.now) if isinstance(arg, dict) else s.lookup_failed(arg, now=c.now)
+            )
         elif kind == "record":
             out = c.recorded(*arg)
         elif kind == "queue":
@@ -264,7 +290,7 @@ def test_random_callers_never_break_a_demo_flow(registry, flow_name, events, whe
         else:
             out = c.hang_up()
         _check(out, flows, known_prompts)
-    _check(c.stay_silent(), flows, known_prompts)   # whatever happened, a silent caller reaches the end
+    _check(c.stay_silent(), flows, known_prompts)  # whatever happened, a silent caller reaches the end
     ended = [e for e in c.log if isinstance(e, FlowEnded)]
     assert len(ended) == 1 and c.log[-1] is ended[0] and s.finished
 
@@ -291,8 +317,12 @@ def test_package_source_imports_no_io_or_clock_modules():
 
 def test_importing_the_package_loads_no_io_or_thread_modules():
     # `time` is left out here only because CPython's datetime module imports it internally.
-    code = ("import sys, orchestrator.ivr, orchestrator.ivr.cli; "
-            "print(sorted(m for m in ('trio', 'socket', 'asyncio', 'threading', 'subprocess') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT / "src")
+    code = (
+        "import sys, orchestrator.ivr, orchestrator.ivr.cli; "
+        "print(sorted(m for m in ('trio', 'socket', 'asyncio', 'threading', 'subprocess') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT / "src"
+    )
     assert out.stdout.strip() == "[]"

@@ -111,21 +111,26 @@ def test_dead_end(write):
 
 
 def test_queue_max_wait_without_on_timeout_is_a_dead_end(write):
-    path = write("f", """
+    path = write(
+        "f",
+        """
         start: q
         nodes:
           q:
             type: queue
             queue: sales
             max_wait: 60
-        """)
+        """,
+    )
     assert messages(path) == [f"{path}:6: node 'q' (queue) is a dead end: 'max_wait' needs 'on_timeout'"]
 
 
 def test_missing_prompt_file(write):
     path = write("f", GOOD.replace("prompts: [menu]", "prompts: [menu, missing_one]"))
     assert messages(path) == [
-        f"{path}:7: node 'menu': prompt 'missing_one' has no file for language 'en' (prompts/en/missing_one.wav)"]
+        f"{path}:7: node 'menu': prompt 'missing_one' has no file for language 'en' "
+        "(prompts/en/missing_one.wav)"
+    ]
 
 
 def test_missing_prompt_for_a_second_language(write):
@@ -138,7 +143,9 @@ def test_missing_prompt_for_a_second_language(write):
 
 
 def test_loop_with_no_exit(write):
-    path = write("f", """
+    path = write(
+        "f",
+        """
         start: a
         nodes:
           a:
@@ -153,31 +160,41 @@ def test_loop_with_no_exit(write):
             on_failure: a
             max_visits: 3
             on_max_visits: a
-        """)
+        """,
+    )
     assert messages(path) == [f"{path}:3: loop with no exit: a, b lead only to each other"]
 
 
 def test_loop_with_no_retry_limit(write):
-    path = write("f", GOOD.replace("on_failure: bye", "on_failure: sorry") + """\
+    path = write(
+        "f",
+        GOOD.replace("on_failure: bye", "on_failure: sorry")
+        + """\
   sorry:
     type: play
     prompts: [sorry]
     next: menu
-""")
+""",
+    )
     assert messages(path) == [
         f"{path}:7: loop with no retry limit: a caller who presses nothing goes round menu, sorry forever "
-        "(set max_visits on one of them)"]
+        "(set max_visits on one of them)"
+    ]
 
 
 def test_max_visits_bounds_the_loop(write):
-    path = write("f", GOOD.replace("on_failure: bye", "on_failure: sorry") + """\
+    path = write(
+        "f",
+        GOOD.replace("on_failure: bye", "on_failure: sorry")
+        + """\
   sorry:
     type: play
     prompts: [sorry]
     next: menu
     max_visits: 2
     on_max_visits: bye
-""")
+""",
+    )
     assert messages(path) == []
 
 
@@ -197,22 +214,32 @@ def test_bad_patterns(write):
         """
     path = write("f", collect.replace("{pattern}", "([0-9]"))
     assert messages(path) == [
-        f"{path}:7: node 'c' (collect): bad pattern '([0-9]': missing ), unterminated subpattern at position 0"]
+        f"{path}:7: node 'c' (collect): bad pattern '([0-9]': "
+        "missing ), unterminated subpattern at position 0"
+    ]
     for i, pattern in enumerate(["[a-z]+", "[0-9]{4", "\\\\d{3}-\\\\d{4}"]):
         path = write(f"g{i}", collect.replace("{pattern}", pattern))
         shown = pattern  # YAML unescapes "\\\\d" to \\d, and repr() doubles the backslash again
         assert messages(path) == [
-            f"{path}:7: node 'c' (collect): bad pattern '{shown}': no DTMF entry of 1 to 16 digits matches it"]
-    path = write("h", collect.replace("{pattern}", "[0-9]{6}").replace("variable: account",
-                                                                    "variable: account\n            max_digits: 4"))
+            f"{path}:7: node 'c' (collect): bad pattern '{shown}': no DTMF entry of 1 to 16 digits matches it"
+        ]
+    path = write(
+        "h",
+        collect.replace("{pattern}", "[0-9]{6}").replace(
+            "variable: account", "variable: account\n            max_digits: 4"
+        ),
+    )
     assert messages(path) == [
-        f"{path}:8: node 'c' (collect): bad pattern '[0-9]{{6}}': no DTMF entry of 1 to 4 digits matches it"]
+        f"{path}:8: node 'c' (collect): bad pattern '[0-9]{{6}}': no DTMF entry of 1 to 4 digits matches it"
+    ]
     for ok in ["07[0-9]{9}", "1234[0-9]{4}", "[0-9]+\\\\*", "(1|2)#?"]:
         assert messages(write("ok", collect.replace("{pattern}", ok))) == [], ok
 
 
 def test_business_hours_without_default_branch(write):
-    path = write("f", """
+    path = write(
+        "f",
+        """
         start: hours
         nodes:
           hours:
@@ -222,12 +249,15 @@ def test_business_hours_without_default_branch(write):
             open: end
           end:
             type: hangup
-        """)
+        """,
+    )
     assert messages(path) == [f"{path}:3: node 'hours' (business_hours) has no default branch: add 'closed'"]
 
 
 def test_bad_schedule_and_time_zone_lines(write):
-    path = write("f", """
+    path = write(
+        "f",
+        """
         start: hours
         nodes:
           hours:
@@ -240,7 +270,8 @@ def test_bad_schedule_and_time_zone_lines(write):
             closed: end
           end:
             type: hangup
-        """)
+        """,
+    )
     assert messages(path) == [
         f"{path}:5: node 'hours' (business_hours): 'timezone' unknown time zone 'Europe/Londres'",
         f"{path}:8: node 'hours' (business_hours): bad schedule: sat: bad opening hours '9am-1pm': "
@@ -249,7 +280,9 @@ def test_bad_schedule_and_time_zone_lines(write):
 
 
 def test_expression_errors_have_lines(write):
-    path = write("f", """
+    path = write(
+        "f",
+        """
         start: check
         nodes:
           check:
@@ -265,34 +298,44 @@ def test_expression_errors_have_lines(write):
             next: end
           end:
             type: hangup
-        """)
+        """,
+    )
     assert messages(path) == [
-        f"{path}:5: node 'check' (condition): bad expression 'vip = true': unexpected character '=' (column 5)",
+        f"{path}:5: node 'check' (condition): bad expression 'vip = true': "
+        "unexpected character '=' (column 5)",
         f"{path}:12: node 'set' (set): bad expression for 'bad': unexpected end of expression (column 6)",
     ]
 
 
 def test_unknown_keys_duplicates_and_yaml_errors(write):
-    path = write("f", GOOD.replace("    next: menu\n", "    next: menu\n    nxt: menu\n")
-                 .replace("  bye:\n", "  bye:\n    type: hangup\n"))
+    path = write(
+        "f",
+        GOOD.replace("    next: menu\n", "    next: menu\n    nxt: menu\n").replace(
+            "  bye:\n", "  bye:\n    type: hangup\n"
+        ),
+    )
     assert messages(path) == [
         f"{path}:7: node 'hello' (play): unknown key 'nxt'",
         f"{path}:15: duplicate key 'type' (first at line 14)",
     ]
     path = write("g", "start: a\nnodes:\n  a: {type: hangup\n")
     assert messages(path) == [
-        f"{path}:4: YAML syntax error: while parsing a flow mapping did not find expected ',' or '}}'"]
+        f"{path}:4: YAML syntax error: while parsing a flow mapping did not find expected ',' or '}}'"
+    ]
 
 
 def test_menu_choices_must_be_dtmf(write):
     path = write("f", GOOD.replace("choices: {1: bye}", "choices: {1: bye, x: bye, 10: bye}"))
     assert messages(path) == [
-        f"{path}:10: node 'menu' (menu): choice 'x' is not a DTMF digit (0-9, '*', '#', A-D)"]
+        f"{path}:10: node 'menu' (menu): choice 'x' is not a DTMF digit (0-9, '*', '#', A-D)"
+    ]
 
 
 def test_goto_checks(write):
     write("other", GOOD)
-    path = write("f", """
+    path = write(
+        "f",
+        """
         start: a
         nodes:
           a:
@@ -311,7 +354,8 @@ def test_goto_checks(write):
             type: goto
             flow: other
             node: nope
-        """)
+        """,
+    )
     assert messages(path) == [
         f"{path}:8: node 'b': node 'bye' of flow 'other' is not in its 'entries'",
         f"{path}:12: node 'c': goto to unknown flow 'nowhere'",
@@ -341,6 +385,7 @@ def test_usage_error_exits_2():
 
 # ----------------------------------------------------------------------------- schema
 
+
 def _as_json(value):
     """What an editor validates: YAML loaded, then JSON-typed (keys as text, dates as text)."""
     if isinstance(value, dict):
@@ -366,14 +411,17 @@ def test_schema_is_valid_and_accepts_every_demo_flow():
         assert errors == [], (flow, [e.message for e in errors])
 
 
-@pytest.mark.parametrize("change", [
-    lambda d: d["nodes"]["hello"].update(type="hang_up"),
-    lambda d: d["nodes"]["hello"].update(nxt="menu"),
-    lambda d: d["nodes"]["hello"].pop("next"),
-    lambda d: d["nodes"]["menu"].update(choices={"x": "bye"}),
-    lambda d: d["nodes"]["menu"].update(max_retries=99),
-    lambda d: d.update(colour="blue"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["nodes"]["hello"].update(type="hang_up"),
+        lambda d: d["nodes"]["hello"].update(nxt="menu"),
+        lambda d: d["nodes"]["hello"].pop("next"),
+        lambda d: d["nodes"]["menu"].update(choices={"x": "bye"}),
+        lambda d: d["nodes"]["menu"].update(max_retries=99),
+        lambda d: d.update(colour="blue"),
+    ],
+)
 def test_schema_and_loader_both_reject(change, write):
     jsonschema = pytest.importorskip("jsonschema")
     doc = yaml.safe_load(textwrap.dedent(GOOD))
@@ -391,6 +439,7 @@ def test_schema_lists_every_node_type_and_key():
 
 # ----------------------------------------------------------------------------- graph
 
+
 @pytest.mark.parametrize("flow", DEMO_FLOWS, ids=lambda p: p.name)
 def test_graph_svg_is_valid_and_shows_every_node(flow, tmp_path, prompt_wav):
     if shutil.which("dot") is None:
@@ -403,7 +452,9 @@ def test_graph_svg_is_valid_and_shows_every_node(flow, tmp_path, prompt_wav):
     compiled = load_flow(flow)
     assert set(compiled.nodes) <= titles
     edges = sum(len(n.edges) for n in compiled.nodes.values())
-    edge_titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title") if t.text and "->" in t.text]
+    edge_titles = [
+        t.text for t in root.iter("{http://www.w3.org/2000/svg}title") if t.text and "->" in t.text
+    ]
     assert len(edge_titles) == edges + 1  # graphviz titles each edge "a->b"; +1 for the start arrow
 
 

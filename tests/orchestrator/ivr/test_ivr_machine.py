@@ -77,18 +77,28 @@ nodes:
 
 def test_play_then_next():
     c = Caller(Session(flow_from(PLAY)), 1000.0)
-    assert c.start() == [NodeEntered(flow="t", node="hello", node_type="play"),
-                         Play(prompts=("prompts/en/welcome.wav", "prompts/en/please_hold.wav"), barge_in=True,
-                              play_id=1)]
-    assert c.prompt_ends() == [NodeEntered(flow="t", node="menu", node_type="menu"),
-                               Play(prompts=("prompts/en/main_menu.wav",), barge_in=True, play_id=2)]
+    assert c.start() == [
+        NodeEntered(flow="t", node="hello", node_type="play"),
+        Play(prompts=("prompts/en/welcome.wav", "prompts/en/please_hold.wav"), barge_in=True, play_id=1),
+    ]
+    assert c.prompt_ends() == [
+        NodeEntered(flow="t", node="menu", node_type="menu"),
+        Play(prompts=("prompts/en/main_menu.wav",), barge_in=True, play_id=2),
+    ]
 
 
 def test_barge_in_stops_the_prompt_and_the_digit_is_typed_ahead():
     c = caller(PLAY)
     out = c.press("2")
     # The digit stops the welcome, the menu finds it in the buffer and never plays its prompt.
-    assert types(out) == ["StopPlayback", "NodeEntered", "DigitsCollected", "NodeEntered", "Hangup", "FlowEnded"]
+    assert types(out) == [
+        "StopPlayback",
+        "NodeEntered",
+        "DigitsCollected",
+        "NodeEntered",
+        "Hangup",
+        "FlowEnded",
+    ]
     assert out[0] == StopPlayback(play_id=1)
     assert out[2] == DigitsCollected(flow="t", node="menu", digits="2")
     assert c.ended.outcome == "hangup" and c.s.typeahead == ""
@@ -96,7 +106,7 @@ def test_barge_in_stops_the_prompt_and_the_digit_is_typed_ahead():
 
 def test_without_barge_in_digits_wait_for_the_end_of_the_prompt():
     c = caller(PLAY.replace("next: menu}", "next: menu, barge_in: false}"))
-    assert c.press("1") == []            # nothing stops, the digit waits
+    assert c.press("1") == []  # nothing stops, the digit waits
     assert c.s.typeahead == "1"
     out = c.prompt_ends()
     assert types(out) == ["NodeEntered", "DigitsCollected", "NodeEntered", "Hangup", "FlowEnded"]
@@ -107,23 +117,27 @@ def test_stale_playback_done_is_ignored():
     c.press("1")  # stops play 1 and ends the call
     assert c.s.finished
     c2 = caller(PLAY.replace("choices: {1: done, 2: done}", "choices: {1: done}"))
-    c2.prompt_ends()                     # play 2 (menu) starts
-    assert c2.s.playback_done(1, now=1000.0) == []   # a late report for play 1
+    c2.prompt_ends()  # play 2 (menu) starts
+    assert c2.s.playback_done(1, now=1000.0) == []  # a late report for play 1
     assert c2.s.ignored_events == 1 and c2.s.play_id == 2
 
 
 # ----------------------------------------------------------------------------- menu
+
 
 def test_menu_valid_choice():
     c = caller(MENU)
     c.prompt_ends()
     assert c.log[-1] == StartTimer(timer_id=1, seconds=5.0, at=1005.0)
     out = c.press("2")
-    assert out == [CancelTimer(timer_id=1), DigitsCollected(flow="t", node="menu", digits="2"),
-                   SetVariable(name="choice", value="2"),
-                   NodeEntered(flow="t", node="support", node_type="transfer"),
-                   Transfer(target="2000"), FlowEnded(outcome="transfer", flow="t", node="support",
-                                                      variables={"language": "en", "choice": "2"})]
+    assert out == [
+        CancelTimer(timer_id=1),
+        DigitsCollected(flow="t", node="menu", digits="2"),
+        SetVariable(name="choice", value="2"),
+        NodeEntered(flow="t", node="support", node_type="transfer"),
+        Transfer(target="2000"),
+        FlowEnded(outcome="transfer", flow="t", node="support", variables={"language": "en", "choice": "2"}),
+    ]
 
 
 def test_menu_quoted_hash_choice():
@@ -134,24 +148,28 @@ def test_menu_quoted_hash_choice():
 def test_menu_invalid_then_timeout_then_failure():
     c = caller(MENU)
     c.prompt_ends()
-    out = c.press("7")                     # invalid: re-prompt with the invalid prompt first
-    assert out == [CancelTimer(timer_id=1),
-                   Play(prompts=("prompts/en/invalid.wav", "prompts/en/main_menu.wav"), barge_in=True, play_id=2)]
+    out = c.press("7")  # invalid: re-prompt with the invalid prompt first
+    assert out == [
+        CancelTimer(timer_id=1),
+        Play(prompts=("prompts/en/invalid.wav", "prompts/en/main_menu.wav"), barge_in=True, play_id=2),
+    ]
     c.prompt_ends()
-    out = c.timer_fires()                  # no input: re-prompt with the timeout prompt
-    assert out == [Play(prompts=("prompts/en/no_input.wav", "prompts/en/main_menu.wav"), barge_in=True,
-                        play_id=3)]
+    out = c.timer_fires()  # no input: re-prompt with the timeout prompt
+    assert out == [
+        Play(prompts=("prompts/en/no_input.wav", "prompts/en/main_menu.wav"), barge_in=True, play_id=3)
+    ]
     c.prompt_ends()
-    out = c.timer_fires()                  # third failure > max_retries (2): on_failure
+    out = c.timer_fires()  # third failure > max_retries (2): on_failure
     assert of(out, Transfer) == [Transfer(target="9001")]
     assert not of(out, Play)
 
 
 def test_menu_barge_in_during_reprompt():
     c = caller(MENU)
-    c.press("9")                            # invalid during the first prompt (barge-in)
-    assert c.log[-1] == Play(prompts=("prompts/en/invalid.wav", "prompts/en/main_menu.wav"), barge_in=True,
-                             play_id=2)
+    c.press("9")  # invalid during the first prompt (barge-in)
+    assert c.log[-1] == Play(
+        prompts=("prompts/en/invalid.wav", "prompts/en/main_menu.wav"), barge_in=True, play_id=2
+    )
     out = c.press("1")
     assert out[0] == StopPlayback(play_id=2)
     assert of(out, Transfer) == [Transfer(target="2001")]
@@ -159,7 +177,7 @@ def test_menu_barge_in_during_reprompt():
 
 def test_menu_invalid_flushes_type_ahead():
     c = caller(PLAY.replace("choices: {1: done, 2: done}", "choices: {1: done}\n    max_retries: 1"))
-    c.press("9")      # barge-in into the welcome: "9" then "1" typed ahead
+    c.press("9")  # barge-in into the welcome: "9" then "1" typed ahead
     # "9" reached the menu as type-ahead: invalid, the buffer is flushed, the re-prompt plays.
     assert types(c.log[-1:]) == ["Play"] and c.s.node_name == "menu" and c.s.typeahead == ""
     assert c.s.attempts == 1
@@ -174,7 +192,7 @@ def test_menu_retry_zero_fails_at_once():
 def test_stale_timeout_is_ignored():
     c = caller(MENU)
     c.prompt_ends()
-    c.press("5")                           # cancels timer 1, re-prompts
+    c.press("5")  # cancels timer 1, re-prompts
     assert c.s.timeout(1, now=1001) == []
     assert c.s.ignored_events == 1 and not c.s.finished
 
@@ -233,18 +251,20 @@ def test_collect_inter_digit_timeout_ends_the_entry():
 def test_collect_too_short_then_pattern_mismatch_fails():
     c = caller(COLLECT)
     c.prompt_ends()
-    out = c.press("12#")                    # fewer than min_digits
-    assert of(out, Play) == [Play(prompts=("prompts/en/invalid.wav", "prompts/en/enter_account.wav"),
-                                  barge_in=True, play_id=2)]
+    out = c.press("12#")  # fewer than min_digits
+    assert of(out, Play) == [
+        Play(prompts=("prompts/en/invalid.wav", "prompts/en/enter_account.wav"), barge_in=True, play_id=2)
+    ]
     c.prompt_ends()
-    out = c.press("0123#")                  # long enough but the pattern needs a leading 1-9
+    out = c.press("0123#")  # long enough but the pattern needs a leading 1-9
     assert of(out, Hangup) == [Hangup(reason="bad")]
     assert "account" not in c.s.variables
 
 
 def test_collect_type_ahead_complete_entry_skips_the_prompt():
     text = COLLECT.replace("start: account", "start: hello").replace(
-        "nodes:\n", "nodes:\n  hello: {type: play, prompts: [welcome], next: account}\n")
+        "nodes:\n", "nodes:\n  hello: {type: play, prompts: [welcome], next: account}\n"
+    )
     c = caller(text)
     out = c.press("5555#")
     assert of(out, Play) == []
@@ -253,7 +273,8 @@ def test_collect_type_ahead_complete_entry_skips_the_prompt():
 
 def test_collect_type_ahead_partial_entry_waits_for_more():
     text = COLLECT.replace("start: account", "start: hello").replace(
-        "nodes:\n", "nodes:\n  hello: {type: play, prompts: [welcome], next: account}\n")
+        "nodes:\n", "nodes:\n  hello: {type: play, prompts: [welcome], next: account}\n"
+    )
     c = caller(text)
     c.press("55")
     assert c.s.node_name == "account" and c.s.digits == "55" and c.s.play_id is None
@@ -264,8 +285,11 @@ def test_collect_type_ahead_partial_entry_waits_for_more():
 
 
 def test_collect_without_terminator_takes_hash_as_a_digit():
-    c = caller(COLLECT.replace('terminator: "#"', 'terminator: ""').replace('pattern: "[1-9][0-9]*"',
-                                                                               'pattern: "[0-9]+#"'))
+    c = caller(
+        COLLECT.replace('terminator: "#"', 'terminator: ""').replace(
+            'pattern: "[1-9][0-9]*"', 'pattern: "[0-9]+#"'
+        )
+    )
     c.prompt_ends()
     out = c.press("123#")
     c.timer_fires() if not c.s.finished else None
@@ -299,8 +323,10 @@ def test_record_message():
     assert out == [Record(name="t.vm", max_duration=60.0, silence_timeout=4.0, terminators="#*", beep=True)]
     assert c.press("5") == [] and c.s.ignored_events == 1  # the engine handles digits while recording
     out = c.recorded("/var/rec/vm-1.wav", 12.5)
-    assert of(out, SetVariable) == [SetVariable(name="vm", value="/var/rec/vm-1.wav"),
-                                    SetVariable(name="vm_duration", value=12.5)]
+    assert of(out, SetVariable) == [
+        SetVariable(name="vm", value="/var/rec/vm-1.wav"),
+        SetVariable(name="vm_duration", value=12.5),
+    ]
     assert of(out, Hangup) == [Hangup(reason="saved")]
 
 
@@ -314,8 +340,10 @@ def test_record_empty_or_too_short(path, duration):
 def test_record_barge_in_skips_the_greeting():
     c = caller(RECORD)
     out = c.press("1")
-    assert out == [StopPlayback(play_id=1),
-                   Record(name="t.vm", max_duration=60.0, silence_timeout=4.0, terminators="#*", beep=True)]
+    assert out == [
+        StopPlayback(play_id=1),
+        Record(name="t.vm", max_duration=60.0, silence_timeout=4.0, terminators="#*", beep=True),
+    ]
     assert c.s.typeahead == ""
 
 
@@ -351,15 +379,18 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("variables, target", [
-    ({"tier": "gold", "calls": 5}, "gold"),
-    ({"tier": "gold", "calls": 1}, "silver"),
-    ({"tier": "silver", "calls": 0}, "silver"),
-    ({"calls": 1}, "silver"),
-    ({"calls": 0}, "lang_en"),
-    ({}, "lang_en"),                  # calls unset: null + 1 is null, null >= 2 is false
-    ({"language": "es"}, "lang_es"),
-])
+@pytest.mark.parametrize(
+    "variables, target",
+    [
+        ({"tier": "gold", "calls": 5}, "gold"),
+        ({"tier": "gold", "calls": 1}, "silver"),
+        ({"tier": "silver", "calls": 0}, "silver"),
+        ({"calls": 1}, "silver"),
+        ({"calls": 0}, "lang_en"),
+        ({}, "lang_en"),  # calls unset: null + 1 is null, null >= 2 is false
+        ({"language": "es"}, "lang_es"),
+    ],
+)
 def test_switch_condition_set(variables, target):
     c = caller(LOGIC, **variables)
     assert of(c.log, Transfer) == [Transfer(target=target)]
@@ -397,21 +428,27 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("now, reason", [
-    (utc(2026, 3, 27, 7, 30), "closed"),   # Friday 07:30 GMT
-    (utc(2026, 3, 30, 7, 30), "open"),     # Monday after the spring change: 08:30 BST
-    (utc(2026, 12, 25, 12, 0), "holiday"),
-    (utc(2026, 12, 26, 12, 0), "closed"),  # Saturday
-])
+@pytest.mark.parametrize(
+    "now, reason",
+    [
+        (utc(2026, 3, 27, 7, 30), "closed"),  # Friday 07:30 GMT
+        (utc(2026, 3, 30, 7, 30), "open"),  # Monday after the spring change: 08:30 BST
+        (utc(2026, 12, 25, 12, 0), "holiday"),
+        (utc(2026, 12, 26, 12, 0), "closed"),  # Saturday
+    ],
+)
 def test_business_hours_node(now, reason):
     c = caller(HOURS, now=now)
     assert of(c.log, Hangup) == [Hangup(reason=reason)]
 
 
 def test_business_hours_holiday_defaults_to_closed_and_names_the_day():
-    c = caller(HOURS.replace("    holiday: holiday\n", "").replace('  holiday: {type: hangup, reason: "holiday"}\n',
-                                                                       ""),
-               now=utc(2026, 12, 25, 12, 0))
+    c = caller(
+        HOURS.replace("    holiday: holiday\n", "").replace(
+            '  holiday: {type: hangup, reason: "holiday"}\n', ""
+        ),
+        now=utc(2026, 12, 25, 12, 0),
+    )
     assert of(c.log, Hangup) == [Hangup(reason="closed")]
     assert SetVariable(name="holiday", value="Christmas") in c.log
 
@@ -479,10 +516,18 @@ nodes:
 
 def test_lookup_result_mapped_into_variables():
     c = caller(LOOKUP, caller_id="+441234", account="42")
-    assert c.log[-1] == Lookup(kind="http", target="https://crm.invalid/api/caller/+441234",
-                               params={"number": "+441234", "digits": "42"}, timeout=2.0, request_id=1)
+    assert c.log[-1] == Lookup(
+        kind="http",
+        target="https://crm.invalid/api/caller/+441234",
+        params={"number": "+441234", "digits": "42"},
+        timeout=2.0,
+        request_id=1,
+    )
     out = c.crm_answers({"customer": {"name": "Ada"}, "flags": {"vip": True}, "other": 1})
-    assert of(out, SetVariable) == [SetVariable(name="customer", value="Ada"), SetVariable(name="vip", value=True)]
+    assert of(out, SetVariable) == [
+        SetVariable(name="customer", value="Ada"),
+        SetVariable(name="vip", value=True),
+    ]
     assert of(out, Transfer) == [Transfer(target="Ada")]
 
 
@@ -499,8 +544,11 @@ def test_lookup_failures(reason, hangup):
 
 
 def test_lookup_timeout_defaults_to_on_error_and_jsonrpc_kind():
-    text = LOOKUP.replace('url: "https://crm.invalid/api/caller/{caller_id}"', "method: crm.lookup_caller") \
-                 .replace("    on_timeout: slow\n", "").replace("  slow: {type: hangup, reason: timeout}\n", "")
+    text = (
+        LOOKUP.replace('url: "https://crm.invalid/api/caller/{caller_id}"', "method: crm.lookup_caller")
+        .replace("    on_timeout: slow\n", "")
+        .replace("  slow: {type: hangup, reason: timeout}\n", "")
+    )
     c = caller(text, caller_id="1")
     assert c.log[-1].kind == "jsonrpc" and c.log[-1].target == "crm.lookup_caller"
     assert of(c.crm_fails("timeout"), Hangup) == [Hangup(reason="error")]
@@ -565,22 +613,22 @@ def test_queue_timeout_callback_accepted():
 def test_callback_declined_back_to_queue_then_max_visits():
     c = caller(QUEUE, caller_id="+4400")
     c.queue("timeout")
-    c.press("2")                        # decline: back to the queue
+    c.press("2")  # decline: back to the queue
     assert len(of(c.log, Enqueue)) == 2
     c.queue("timeout")
     c.prompt_ends()
-    c.timer_fires()                     # no answer, re-prompt
+    c.timer_fires()  # no answer, re-prompt
     c.prompt_ends()
     c.timer_fires()
     c.prompt_ends()
-    out = c.timer_fires()               # retries used: decline -> queue
+    out = c.timer_fires()  # retries used: decline -> queue
     assert of(out, Enqueue)
-    out = c.queue("timeout")            # third visit to the offer exceeds max_visits (2)
+    out = c.queue("timeout")  # third visit to the offer exceeds max_visits (2)
     assert of(out, Hangup) == [Hangup(reason="sorry")]
 
 
 def test_callback_without_a_number_is_not_offered():
-    c = caller(QUEUE)                   # no caller_id
+    c = caller(QUEUE)  # no caller_id
     out = c.queue("timeout")
     assert not of(out, Play) and of(out, Enqueue)
 
@@ -638,10 +686,14 @@ def test_survey_out_of_range_twice_has_no_score(keys):
 
 # ----------------------------------------------------------------------------- goto, hangup, loops
 
+
 def test_goto_other_flow_with_its_defaults():
     a = flow_from("start: go\nnodes:\n  go: {type: goto, flow: b, node: second}\n", "a")
-    b = flow_from("start: first\nentries: [second]\nvariables: {x: 1, y: 2}\nnodes:\n"
-                  "  first: {type: hangup}\n  second: {type: transfer, target: '{x}{y}'}\n", "b")
+    b = flow_from(
+        "start: first\nentries: [second]\nvariables: {x: 1, y: 2}\nnodes:\n"
+        "  first: {type: hangup}\n  second: {type: transfer, target: '{x}{y}'}\n",
+        "b",
+    )
     c = Caller(Session(FlowSet.of(a, b), "a"), 0)
     out = c.start(y=5)
     assert of(out, NodeEntered)[-1] == NodeEntered(flow="b", node="second", node_type="transfer")
@@ -660,22 +712,29 @@ def test_runaway_loop_is_stopped():
     # The linter refuses this flow; built by hand, the machine still stops it.
     from orchestrator.ivr.compiler import parse_flow
 
-    flow, problems = parse_flow("start: a\nvariables: {n: 0}\nnodes:\n"
-                                "  a: {type: set, values: {n: 'n + 1'}, next: b}\n"
-                                "  b: {type: condition, if: 'n > 100000', then: end, else: a}\n"
-                                "  end: {type: hangup}\n", name="t", check_prompts=False)
+    flow, problems = parse_flow(
+        "start: a\nvariables: {n: 0}\nnodes:\n"
+        "  a: {type: set, values: {n: 'n + 1'}, next: b}\n"
+        "  b: {type: condition, if: 'n > 100000', then: end, else: a}\n"
+        "  end: {type: hangup}\n",
+        name="t",
+        check_prompts=False,
+    )
     assert flow is None and "loop with no retry limit" in problems[0].message
     from orchestrator.ivr.flow import Flow
     from orchestrator.ivr.nodes import ConditionNode, Edge, HangupNode, SetNode
     from orchestrator.ivr.expr import compile_expression
 
     nodes = {
-        "a": SetNode("a", 1, {"values": {"n": compile_expression("n + 1")}, "next": "b"}, (Edge("next", "b", True, 1),)),
+        "a": SetNode(
+            "a", 1, {"values": {"n": compile_expression("n + 1")}, "next": "b"}, (Edge("next", "b", True, 1),)
+        ),
         "b": ConditionNode("b", 2, {"if": compile_expression("n > 100000"), "then": "end", "else": "a"}, ()),
         "end": HangupNode("end", 3, {"reason": "done"}, ()),
     }
-    raw = Flow(name="raw", version="0", start="a", nodes=nodes, languages=("en",), defaults={"n": 0},
-               prompt_paths={})
+    raw = Flow(
+        name="raw", version="0", start="a", nodes=nodes, languages=("en",), defaults={"n": 0}, prompt_paths={}
+    )
     c = Caller(Session(raw), 0)
     c.start()
     assert c.ended.outcome == "loop" and of(c.log, Hangup) == [Hangup(reason="loop")]
@@ -691,6 +750,7 @@ def test_caller_hangup_anywhere():
 
 # ----------------------------------------------------------------------------- events and arguments
 
+
 def test_events_before_the_call_starts():
     s = Session(flow_from(MENU))
     assert s.digit("1", now=0) == [] and s.ignored_events == 1
@@ -703,12 +763,21 @@ def test_second_call_started_is_ignored():
     assert c.s.call_started({}, now=0) == [] and c.s.ignored_events == 1
 
 
-@pytest.mark.parametrize("build", [
-    lambda: Digit(digit="x"), lambda: Digit(digit="12"), lambda: Digit(digit=1),
-    lambda: QueueResult(outcome="lost"), lambda: LookupFailed(reason="boom"),
-    lambda: RecordDone(path="a", duration=-1), lambda: RecordDone(path="a", duration=float("nan")),
-    lambda: PlaybackDone(play_id="1"), lambda: Timeout(timer_id=True), lambda: CallStarted(variables=[1]),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Digit(digit="x"),
+        lambda: Digit(digit="12"),
+        lambda: Digit(digit=1),
+        lambda: QueueResult(outcome="lost"),
+        lambda: LookupFailed(reason="boom"),
+        lambda: RecordDone(path="a", duration=-1),
+        lambda: RecordDone(path="a", duration=float("nan")),
+        lambda: PlaybackDone(play_id="1"),
+        lambda: Timeout(timer_id=True),
+        lambda: CallStarted(variables=[1]),
+    ],
+)
 def test_bad_events_are_refused_when_built(build):
     with pytest.raises(ValueError):
         build()

@@ -37,7 +37,9 @@ def flow_dir(tmp_path):
 
 
 def write(flow_dir, target: str, name: str = "front") -> None:
-    (flow_dir / f"{name}.yaml").write_text(textwrap.dedent(FLOW).replace("{target}", target))  # line 1 is blank
+    (flow_dir / f"{name}.yaml").write_text(
+        textwrap.dedent(FLOW).replace("{target}", target)
+    )  # line 1 is blank
 
 
 def test_hot_reload_keeps_calls_in_progress_on_their_version(flow_dir):
@@ -67,13 +69,15 @@ def test_a_bad_reload_changes_nothing(flow_dir):
     reg = FlowRegistry()
     reg.reload(flow_dir)
     version = reg.version
-    (flow_dir / "front.yaml").write_text(textwrap.dedent(FLOW).replace("{target}", "9003")
-                                         .replace("on_failure: bye", "on_failure: byee"))
+    (flow_dir / "front.yaml").write_text(
+        textwrap.dedent(FLOW).replace("{target}", "9003").replace("on_failure: bye", "on_failure: byee")
+    )
     write(flow_dir, "7000", name="second")  # a good new file does not go in alone: all or nothing
     result = reg.reload(flow_dir)
     assert not result.ok and result.version == version == reg.version
     assert [str(p) for p in result.problems] == [
-        f"{flow_dir / 'front.yaml'}:9: node 'menu': 'on_failure' points to unknown node 'byee'"]
+        f"{flow_dir / 'front.yaml'}:9: node 'menu': 'on_failure' points to unknown node 'byee'"
+    ]
     assert set(reg.flows) == {"front"}
     call = Caller(reg.start("front"))
     call.start()
@@ -141,7 +145,12 @@ def test_per_node_metrics(flow_dir):
     assert dict(menu.retries) == {"timeout": 4, "invalid": 1}
     agent = snap.get("front", "agent")
     assert (agent.entries, dict(agent.exits), agent.hangups) == (3, {"transfer": 3}, 0)
-    assert snap.as_dict()["front"]["bye"] == {"entries": 2, "exits": {"hangup": 2}, "retries": {}, "hangups": 0}
+    assert snap.as_dict()["front"]["bye"] == {
+        "entries": 2,
+        "exits": {"hangup": 2},
+        "retries": {},
+        "hangups": 0,
+    }
     assert snap.get("front", "nope") is None
     # Snapshots are frozen copies.
     Caller(reg.start("front")).start()
