@@ -485,3 +485,11 @@ def test_graph_without_graphviz(write, tmp_path, monkeypatch, capsys):
 
 def test_demo_flows_json_roundtrip_of_schema_file():
     assert json.loads((IVR_DIR / "schema.json").read_text())["title"] == "Hotline IVR flow"
+
+
+def test_readme_documents_every_node_type_and_key():
+    readme = (IVR_DIR / "README.md").read_text()
+    for node_type, cls in NODE_TYPES.items():
+        section = readme.split(f"### `{node_type}`\n", 1)[1].split("### ", 1)[0]
+        for key in cls.FIELDS:
+            assert f"| `{key}` |" in section, (node_type, key)
