@@ -179,8 +179,8 @@ class Node:
 class PlayNode(Node):
     TYPE = "play"
     DOC = (
-        "Play prompts, then go to next. With barge-in a digit stops the prompt "
-        "and is kept for the next input."
+        "Play prompts, then go to next. With barge-in a digit stops the prompt and is kept for the "
+        "next input, and the prompt is skipped if digits are already typed ahead."
     )
     FIELDS = {**_prompt_fields(), "next": Field("target", "Where to go after the prompts.", required=True)}
 
