@@ -12,12 +12,14 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 # the audio tools the quality tests and the demo use to make speech prompts.
 DEB_BUILD   := build-essential pkg-config libopus-dev clang libclang-rt-14-dev
 DEB_AUDIO   := espeak-ng sox libsox-fmt-all opus-tools
+# Graphviz lays out `hotline ivr graph` (flows have cycles and labelled edges).
+DEB_TOOLS   := graphviz
 # Real third-party peers the interop tests and benchmarks drive on loopback
 # (../shared/peers/RECIPES.md): SIPp, tshark, baresip, linphone, rtpengine, Kamailio.
 DEB_PEERS   := sip-tester tshark baresip baresip-core linphone-cli rtpengine-daemon rtpengine-utils kamailio
-DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO) $(DEB_PEERS)
+DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO) $(DEB_TOOLS) $(DEB_PEERS)
 
-.PHONY: all deps system-deps venv build test test-fast native demo bench clean distclean
+.PHONY: all deps system-deps venv build ivr-prompts test test-fast native demo bench clean distclean
 
 all: build
 
@@ -40,18 +42,23 @@ build: deps
 	CMAKE_ARGS="-DHOTLINE_WERROR=ON $(CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) \
 	  $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
 
-test: build
+# The IVR prompts are synthesized from ivr/prompts.toml (espeak-ng + sox), not
+# shipped; incremental.
+ivr-prompts: deps
+	$(VPY) ivr/build_prompts.py
+
+test: build ivr-prompts
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the slow and peer tests, for a quick edit-run loop.
-test-fast: build
+test-fast: build ivr-prompts
 	$(VPY) -m pytest -q -m "not slow and not peers and not native" $(PYTEST_ARGS)
 
 # Sanitizer (ASan+UBSan) self-checks and bounded fuzzing only.
 native: build
 	$(VPY) -m pytest -q tests/native $(PYTEST_ARGS)
 
-demo: build
+demo: build ivr-prompts
 	$(VPY) -m mediacore.demo $(if $(DURATION),--duration $(DURATION))
 
 bench: build

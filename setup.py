@@ -100,6 +100,7 @@ setup(
         "trio>=0.25",
         "opuslib>=3.0.1",
         "webrtcvad>=2.0.10",
+        "pyyaml>=6.0",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "pytest-benchmark>=4", "pesq", "scipy"],
