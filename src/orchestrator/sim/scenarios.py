@@ -60,6 +60,7 @@ class Center:
         self._n = 0
         self._connected: list[str] = []   # hot calls on the line, oldest first
         self._cursor = 0
+        self._slot = 0
         acd = self.acd
         for cfg in configs:
             self.now += 0.001
@@ -90,35 +91,48 @@ class Center:
 
     def agent_frees_up(self, clock: Callable[[], int] | None = None) -> tuple[list, int]:
         """One agent-available decision (timed with ``clock`` if given), then restore the shape."""
-        acd = self.acd
-        self.now += 0.001
-        i = self._cursor % len(self._connected)
-        self._cursor += 1
-        cid = self._connected[i]
+        call, now = self.prepare_agent_decision()
         t0 = clock() if clock else 0
-        out = acd.call_ended(cid, self.now)
+        out = self.acd.call_ended(call, now)
         t1 = clock() if clock else 0
+        self.finish_agent_decision(out)
+        return out, t1 - t0
+
+    def prepare_agent_decision(self) -> tuple[str, float]:
+        """(call, now): ending this hot call at ``now`` is an agent-available decision."""
+        self.now += 0.001
+        self._slot = self._cursor % len(self._connected)
+        self._cursor += 1
+        return self._connected[self._slot], self.now
+
+    def finish_agent_decision(self, out: list) -> None:
+        """Check the decision offered one waiting call; answer it; a new caller waits in its place."""
         offers = [o for o in out if isinstance(o, fx.Offer)]
         if len(offers) != 1:
             raise AssertionError(f"a freed hot agent must be offered exactly one waiting call, got {out}")
-        acd.offer_answered(offers[0].offer, self.now)
-        self._connected[i] = offers[0].call
+        self.acd.offer_answered(offers[0].offer, self.now)
+        self._connected[self._slot] = offers[0].call
         self._hot_arrival(answer=False)
-        return out, t1 - t0
 
     def call_arrives(self, clock: Callable[[], int] | None = None) -> tuple[list, int]:
         """One call-arrival decision (timed with ``clock`` if given), then restore the shape."""
-        acd = self.acd
-        self.now += 0.001
-        cid = self._next_id()
-        queue = self._rng.choice(self.cold)
+        call, queue, now = self.prepare_arrival_decision()
         t0 = clock() if clock else 0
-        out = acd.call_arrived(cid, queue, self.now)
+        out = self.acd.call_arrived(call, queue, now)
         t1 = clock() if clock else 0
+        self.finish_arrival_decision(call, out)
+        return out, t1 - t0
+
+    def prepare_arrival_decision(self) -> tuple[str, str, float]:
+        """(call, queue, now): this call arriving in this cold queue is a call-arrival decision."""
+        self.now += 0.001
+        return self._next_id(), self._rng.choice(self.cold), self.now
+
+    def finish_arrival_decision(self, call: str, out: list) -> None:
+        """Check an agent was offered the call; the caller hangs up while it rings."""
         if not any(isinstance(o, fx.Offer) for o in out):
             raise AssertionError(f"a cold queue must have an available agent, got {out}")
-        acd.call_abandoned(cid, self.now)
-        return out, t1 - t0
+        self.acd.call_abandoned(call, self.now)
 
     def sample_hot_agent(self) -> str:
         """An agent on a hot call (for baselines that ask 'which call would this agent get')."""
