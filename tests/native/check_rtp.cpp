@@ -173,6 +173,11 @@ void check_elements() {
   Bytes overrun2{0x05};
   rtp::ElementReader ro2(rtp::ElementForm::kTwoByte, overrun2.data(), overrun2.size());
   CHECK_EQ(ro2.next(&e), static_cast<int>(rtp::kBadElement));
+  CHECK_EQ(rtp::write_elements(nullptr, 1, out.data(), out.size(), &profile),
+           static_cast<std::ptrdiff_t>(rtp::kBadArgument));
+  rtp::PacketSpec null_payload;
+  null_payload.payload_size = 4;
+  CHECK_EQ(rtp::serialized_size(null_payload), static_cast<std::ptrdiff_t>(rtp::kBadArgument));
   rtp::Element bad{0, a, 1};
   CHECK_EQ(rtp::write_elements(&bad, 1, out.data(), out.size(), &profile),
            static_cast<std::ptrdiff_t>(rtp::kBadElement));

@@ -18,6 +18,7 @@ const char* status_message(int status) noexcept {
     case kBadPayloadType: return "payload type exceeds 127";
     case kBadPaddingSize: return "padding size exceeds 255";
     case kBadElement: return "bad RFC 8285 header extension element";
+    case kBadArgument: return "null pointer with a non-zero count or size";
     default: return "unknown RTP status";
   }
 }
@@ -78,17 +79,17 @@ int parse(const std::uint8_t* data, std::size_t size, PacketView* out) noexcept 
 std::ptrdiff_t serialized_size(const PacketSpec& spec) noexcept {
   if (spec.payload_type > 127) return kBadPayloadType;
   if (spec.csrc_count < 0 || spec.csrc_count > kMaxCsrc) return kTooManyCsrc;
-  if (spec.csrc_count > 0 && spec.csrc == nullptr) return kTooManyCsrc;
+  if (spec.csrc_count > 0 && spec.csrc == nullptr) return kBadArgument;
   std::size_t n = kFixedHeaderSize + 4u * static_cast<std::size_t>(spec.csrc_count);
   if (spec.extension) {
     if (spec.extension_size % 4 != 0 || spec.extension_size > 4u * 0xFFFFu) return kBadExtensionLength;
-    if (spec.extension_size > 0 && spec.extension_data == nullptr) return kBadExtensionLength;
+    if (spec.extension_size > 0 && spec.extension_data == nullptr) return kBadArgument;
     n += 4 + spec.extension_size;
   } else if (spec.extension_size != 0) {
     return kBadExtensionLength;
   }
   // A payload pointer is only needed when there are payload bytes.
-  if (spec.payload_size > 0 && spec.payload == nullptr) return kBufferTooSmall;
+  if (spec.payload_size > 0 && spec.payload == nullptr) return kBadArgument;
   if (spec.payload_size > static_cast<std::size_t>(PTRDIFF_MAX) / 2) return kBufferTooSmall;
   n += spec.payload_size + spec.padding_size;
   return static_cast<std::ptrdiff_t>(n);
@@ -183,11 +184,13 @@ int ElementReader::next(Element* out) noexcept {
 
 std::ptrdiff_t write_elements(const Element* elements, std::size_t count, std::uint8_t* out,
                               std::size_t capacity, std::uint16_t* profile) noexcept {
+  if (count > 0 && elements == nullptr) return kBadArgument;
   bool one_byte = true;
   std::size_t total = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const Element& e = elements[i];
-    if (e.id == 0 || e.size > 255 || (e.size > 0 && e.data == nullptr)) return kBadElement;
+    if (e.size > 0 && e.data == nullptr) return kBadArgument;
+    if (e.id == 0 || e.size > 255) return kBadElement;
     if (e.id > 14 || e.size == 0 || e.size > 16) one_byte = false;
   }
   for (std::size_t i = 0; i < count; ++i) total += (one_byte ? 1u : 2u) + elements[i].size;

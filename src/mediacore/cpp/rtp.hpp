@@ -64,6 +64,7 @@ enum Status : int {
   kBadPayloadType = -9,     // builder: payload type over 127
   kBadPaddingSize = -10,    // builder: padding size over 255
   kBadElement = -11,        // RFC 8285: element runs past the extension, or bad id/length to write
+  kBadArgument = -12,       // builder: a null pointer with a non-zero count or size
 };
 
 // Human-readable meaning of a Status (static storage).
