@@ -6,12 +6,17 @@ normalized cross-correlation, 5..15 ms), widening to two and three periods
 after 10 and 20 ms, attenuating by 20% per 10 ms after the first 10 ms (so it
 is silent from 60 ms on); the next :meth:`~G711Plc.good` frame is crossfaded
 in (4 ms, plus 4 ms per further 10 ms of loss, at most 10 ms). Unlike Appendix
-I it adds no delay (see ``cpp/plc.hpp``). It works at 8, 16 and 48 kHz, for
-G.711 and L16; Opus conceals with its own decoder.
+I it adds no delay, widens to more periods later (after 20 and 30 ms), and
+when the packet after a gap is already in the jitter buffer,
+:meth:`~G711Plc.conceal_before` ends the substitute on it (two-sided
+concealment; see ``cpp/plc.hpp``). It works at 8, 16 and 48 kHz, for G.711
+and L16; Opus conceals with its own decoder.
 
 :func:`conceal_losses` runs a whole signal through a loss pattern with this
 PLC or with the two classic baselines (silence substitution, repeating the
-last frame), which is what the quality benchmarks compare.
+last frame), which is what the quality benchmarks compare. Its ``"plc"``
+looks back only (Appendix I); :class:`mediacore.jitter.Playout` also uses the
+next packet when it has it.
 
 >>> import numpy as np
 >>> from mediacore.plc import G711Plc
@@ -79,6 +84,18 @@ class G711Plc:
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
             raise ValueError(f"samples must be a non-negative integer, got {samples!r}")
         return self._native.conceal(int(samples))
+
+    def conceal_before(self, next_pcm: np.ndarray, samples: int) -> np.ndarray:
+        """The concealment of ``samples`` lost samples when the audio right
+        after the gap (``next_pcm``, e.g. the next packet, already in the
+        jitter buffer) is known: the substitute fades into ``next_pcm``'s first
+        pitch period extended backwards, so it ends exactly where ``next_pcm``
+        starts; pass ``next_pcm`` to :meth:`good` next."""
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
+            raise ValueError(f"samples must be a non-negative integer, got {samples!r}")
+        if not isinstance(next_pcm, np.ndarray) or next_pcm.dtype != np.int16 or next_pcm.ndim != 1:
+            raise ValueError("next_pcm must be a one-dimensional numpy int16 array")
+        return self._native.conceal_before(np.ascontiguousarray(next_pcm), int(samples))
 
     def reset(self) -> None:
         self._native.reset()

@@ -107,6 +107,28 @@ def test_return_to_real_audio_is_a_smooth_crossfade(speech_8k):
     assert np.mean(steps_ours) < 0.8 * np.mean(steps_abrupt), (steps_ours, steps_abrupt)
 
 
+def test_two_sided_concealment_ends_on_the_next_frame(speech_8k):
+    """With the next packet at hand, the gap runs straight into it (no step,
+    no crossfade needed) and tracks the lost audio better than looking back
+    only."""
+    one_sided, two_sided = [], []
+    for start in voiced_frames(speech_8k, 12):
+        truth = speech_8k[start:start + FRAME]
+        nxt = speech_8k[start + FRAME:start + 2 * FRAME]
+        plc = G711Plc(8000)
+        for i in range(start - 480, start, FRAME):
+            plc.good(speech_8k[i:i + FRAME])
+        gap = plc.conceal_before(nxt, FRAME)
+        back = plc.good(nxt)
+        assert np.array_equal(back, nxt)  # nothing to crossfade
+        assert plc.erased_samples == 0
+        own = np.max(np.abs(np.diff(nxt.astype(int))))
+        assert abs(int(nxt[0]) - int(gap[-1])) <= own
+        two_sided.append(normalized_correlation(gap, truth))
+        one_sided.append(normalized_correlation(conceal_after(speech_8k, start, FRAME), truth))
+    assert np.mean(two_sided) > np.mean(one_sided) + 0.05, (two_sided, one_sided)
+
+
 def test_good_frames_pass_through_unchanged(speech_8k):
     plc = G711Plc(8000)
     for i in range(0, 8000, FRAME):

@@ -412,6 +412,17 @@ PYBIND11_MODULE(_jitter, mod) {
             return out;
           },
           py::arg("samples"))
+      .def(
+          "conceal_before",
+          [](G711Plc& plc, py::array_t<std::int16_t, py::array::c_style | py::array::forcecast> next, py::ssize_t n) {
+            if (next.ndim() != 1) throw py::value_error("next must be one-dimensional");
+            if (n < 0) throw py::value_error("samples must be >= 0");
+            py::array_t<std::int16_t> out(n);
+            plc.conceal_before(next.data(), static_cast<std::size_t>(next.shape(0)), out.mutable_data(),
+                               static_cast<std::size_t>(n));
+            return out;
+          },
+          py::arg("next"), py::arg("samples"))
       .def("reset", &G711Plc::reset)
       .def_property_readonly("pitch", &G711Plc::pitch)
       .def_property_readonly("erased", &G711Plc::erased)

@@ -80,7 +80,16 @@ void Playout::pull(double now_ms) noexcept {
       if (done <= 0) done = decoder_->conceal(dst, static_cast<std::size_t>(n));
       if (done > 0) n = std::min(done, room);
     } else {
-      plc_.conceal(dst, static_cast<std::size_t>(n));
+      // G.711/L16 decoders are stateless: decoding the next packet early is
+      // free, and lets the PLC end the gap on it (two-sided concealment).
+      const int next_n = f.next_payload ? decoder_->decode(f.next_payload, f.next_size, scratch_.data(),
+                                                           scratch_.size())
+                                        : -1;
+      if (next_n > 0) {
+        plc_.conceal_before(scratch_.data(), static_cast<std::size_t>(next_n), dst, static_cast<std::size_t>(n));
+      } else {
+        plc_.conceal(dst, static_cast<std::size_t>(n));
+      }
       done = n;
     }
     if (done <= 0) std::memset(dst, 0, static_cast<std::size_t>(n) * sizeof(std::int16_t));

@@ -33,6 +33,7 @@ G711Plc::G711Plc(int sample_rate) : rate_(sample_rate) {
 void G711Plc::reset() noexcept {
   std::fill(history_.begin(), history_.end(), std::int16_t{0});
   erased_ = 0;
+  joined_ = false;
   pitch_ = max_pitch_;
   quarter_ = pitch_ / 4;
   blend_left_ = 0;
@@ -72,7 +73,7 @@ double G711Plc::buffer_sample(int periods, int index) const noexcept {
 double G711Plc::next_synthetic() noexcept {
   const std::size_t ten_ms = static_cast<std::size_t>(rate_ / 100);
   // More periods after 10 and 20 ms, blended over a quarter period.
-  if ((erased_ == ten_ms || erased_ == 2 * ten_ms) && periods_ < 3) {
+  if ((erased_ == 2 * ten_ms || erased_ == 3 * ten_ms) && periods_ < 3) {
     old_periods_ = periods_;
     old_pos_ = pos_;
     ++periods_;
@@ -100,14 +101,40 @@ double G711Plc::next_synthetic() noexcept {
 
 void G711Plc::conceal(std::int16_t* out, std::size_t n) noexcept {
   if (!out) return;
+  joined_ = false;
   if (erased_ == 0) start_erasure();
   for (std::size_t i = 0; i < n; ++i) out[i] = saturate(next_synthetic());
+}
+
+void G711Plc::conceal_before(const std::int16_t* next, std::size_t next_n, std::int16_t* out,
+                             std::size_t n) noexcept {
+  if (!out) return;
+  conceal(out, n);
+  const int hi = std::min(max_pitch_, static_cast<int>(next_n / 2));
+  if (!next || n == 0 || hi < min_pitch_) return;
+  // The next frame's period: compare its start with itself one lag later.
+  const int window = std::min(window_, static_cast<int>(next_n) - hi);
+  const stretch::Period p = stretch::find_period(next, next, +1, window, min_pitch_, hi, 2 * (rate_ / 8000));
+  const int period = p.lag > 0 ? p.lag : hi;
+  // Backward extension: sample k of the gap is next[(k - n) mod period], so
+  // the gap's last sample is the one a period before next[period], i.e. it
+  // runs straight into next[0]. Fade from the forward substitute into it.
+  const auto len = static_cast<long long>(n);
+  for (long long k = 0; k < len; ++k) {
+    const long long idx = ((k - len) % period + period) % period;
+    const double w = static_cast<double>(k + 1) / static_cast<double>(len + 1);
+    out[k] = saturate(out[k] * (1.0 - w) + next[idx] * w);
+  }
+  joined_ = true;
 }
 
 void G711Plc::good(const std::int16_t* in, std::int16_t* out, std::size_t n) noexcept {
   if (!in || !out) return;
   if (in != out) std::memmove(out, in, n * sizeof(std::int16_t));
-  if (erased_ > 0) {
+  if (erased_ > 0 && joined_) {
+    erased_ = 0;  // conceal_before() already ended on this audio
+    joined_ = false;
+  } else if (erased_ > 0) {
     // Overlap-add the continued substitute with the real signal: 4 ms, plus 4
     // ms per further 10 ms of erasure, at most 10 ms.
     const std::size_t ms = static_cast<std::size_t>(rate_ / 1000);
