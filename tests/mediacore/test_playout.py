@@ -270,3 +270,39 @@ def test_corrupt_payload_is_concealed_not_fatal():
     f = p.tick(0.0)
     assert f.kind is FrameKind.CONCEALED and len(f.pcm) == 160
     assert p.stats().decode_errors == 1
+
+
+# ----------------------------------------------------------------- quick quality checks
+# (the full sweeps with plots are bench/test_quality_plc.py and bench/test_quality_jitter.py)
+
+def test_quick_delay_against_the_fixed_buffer_oracle(speech_8k):
+    n = 6000  # two minutes of Gaussian jitter
+    trace = netsim.scenario("gaussian", n, seed=7)
+    res = Playout("PCMU").run_trace(trace, ulaw_payloads(speech_8k, n))
+    last = int(np.flatnonzero(res.kinds == FrameKind.NORMAL)[-1])
+    late = np.sum(res.kinds[:last + 1] == FrameKind.CONCEALED) / n
+    d = np.sort(trace.network_delay_ms)
+    t = d[len(d) - 1 - int(late * n)]
+    oracle = np.mean(t - d[d <= t])
+    assert late <= 0.01
+    assert res.added_delay_ms.mean() <= 1.25 * oracle
+
+
+def test_quick_pesq_plc_beats_silence_at_5_percent(speech_8k):
+    pesq = pytest.importorskip("pesq")
+    from mediacore.plc import conceal_losses
+
+    n = len(speech_8k) // FRAME
+    ref = speech_8k[:n * FRAME]
+    payloads = ulaw_payloads(speech_8k, n)
+    margins = []
+    for seed in range(3):
+        lost = netsim.loss_mask_random(n, 0.05, seed=seed)
+        lost[0] = False
+        trace = netsim.packets(n)
+        trace = trace.with_arrival(np.where(lost, np.nan, trace.send_ms + 25.0))
+        res = fixed().run_trace(trace, payloads, ticks=n + 4)
+        ours = res.pcm[4 * FRAME:(4 + n) * FRAME]
+        silence = conceal_losses(decoded(payloads), lost, FRAME, "silence")
+        margins.append(pesq.pesq(8000, ref, ours, "nb") - pesq.pesq(8000, ref, silence, "nb"))
+    assert min(margins) > 0.0 and np.median(margins) > 0.3, margins
