@@ -7,7 +7,9 @@ event log stores. The service executes effects and appends events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Effect",
@@ -34,7 +36,8 @@ class Offer(Effect):
     """Ring ``device`` of ``agent`` with ``call`` for at most ``ring_timeout`` s.
 
     ``callback`` is the number to call back (the agent is connected first and
-    then the caller dialled), or ``None`` for a live caller.
+    then the caller dialled), or ``None`` for a live caller. ``data``: the
+    call's IVR/CRM data for the screen pop.
     """
 
     offer: int
@@ -46,6 +49,7 @@ class Offer(Effect):
     caller: str | None = None
     ring_all: bool = False
     callback: str | None = None
+    data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -19,6 +19,7 @@ that overflowed from one queue to another keeps the wait the caller feels.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
@@ -59,6 +60,8 @@ class Event:
             value = getattr(self, f.name)
             if isinstance(value, tuple):
                 value = [list(v) if isinstance(v, tuple) else v for v in value]
+            elif isinstance(value, Mapping):
+                value = dict(value)
             out[f.name] = value
         return out
 
@@ -96,7 +99,10 @@ class CallRejected(Event):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CallOffered(Event):
-    """An agent's device is being rung with a call (the screen pop)."""
+    """An agent's device is being rung with a call (the screen pop).
+
+    ``data`` is what the IVR collected and the CRM attached (``call_arrived(data=...)``).
+    """
 
     type: ClassVar[str] = "call.offered"
     call: str
@@ -107,6 +113,7 @@ class CallOffered(Event):
     caller: str | None
     ring_all: bool = False
     callback: bool = False
+    data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

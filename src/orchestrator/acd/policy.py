@@ -389,6 +389,55 @@ class Acd:
                 if bucket.eligible(agent):
                     agent.buckets.append(bucket)
 
+    def update_agent(self, cfg: AgentConfig, now: float) -> list:
+        """Replace an agent's skills, queues, wrap-up and devices (a config reload).
+
+        Routing uses the new configuration at once (the agent may take a
+        waiting call it is now eligible for); a call in progress continues.
+        Waiting calls left with no staffed agent follow their leave-empty rule.
+        """
+        self._advance(now)
+        if not isinstance(cfg, AgentConfig):
+            raise ValueError(f"cfg: expected an AgentConfig, got {type(cfg).__name__}")
+        a = self._agent(cfg.id)
+        if a.device is not None and cfg.devices is not None and a.device.name not in cfg.devices:
+            raise ConflictError(f"devices: agent {cfg.id!r} is logged in on {a.device.name!r}, not in the new list")
+        out: list = []
+        if a.routable:
+            self._unindex(a)
+            a.keep_idle = True  # a reload is not a reason to lose one's place in longest-idle
+        old_buckets = a.buckets
+        for bucket in old_buckets:
+            bucket.staffed -= a.staffed
+            bucket.logged -= a.logged
+        for queue in a.member_of:
+            queue.state_counts[a.state] -= 1
+            del queue.members[a.id]
+        a.cfg = cfg
+        a.skills = dict(cfg.skills)
+        a.queues = dict(cfg.queues)
+        a.buckets = []
+        a.member_of = []
+        for name in a.queues:
+            queue = self._queues.get(name)
+            if queue is None:
+                continue
+            queue.members[a.id] = a
+            a.member_of.append(queue)
+            queue.state_counts[a.state] += 1
+            for bucket in queue.buckets.values():
+                if bucket.eligible(a):
+                    a.buckets.append(bucket)
+                    bucket.staffed += a.staffed
+                    bucket.logged += a.logged
+        self._refresh(a, now, out)
+        a.keep_idle = False
+        for bucket in old_buckets:
+            rule = bucket.queue.cfg.leave_empty
+            if bucket.waiting and rule is not JoinRule.NEVER and self._is_empty(bucket, rule):
+                self._leave_empty(bucket, now, out)
+        return out
+
     # ------------------------------------------------------------------ helpers
 
     def _advance(self, now: float) -> None:
@@ -639,10 +688,10 @@ class Acd:
             device = agent.device.name
             out.append(ev.CallOffered(at=now, call=call.id, queue=queue.name, agent=agent.id, device=device,
                                       offer=offer.id, caller=call.caller, ring_all=ring_all,
-                                      callback=callback is not None))
+                                      callback=callback is not None, data=call.data))
             out.append(fx.Offer(offer=offer.id, call=call.id, queue=queue.name, agent=agent.id, device=device,
                                 ring_timeout=cfg.ring_timeout, caller=call.caller, ring_all=ring_all,
-                                callback=callback))
+                                callback=callback, data=call.data))
             self._schedule(now + cfg.ring_timeout, _T_OFFER, offer)
             self._sync_state(agent, now, out)
         if queue.strategy is Strategy.ROUND_ROBIN:
@@ -970,8 +1019,10 @@ class Acd:
         for skill, level in own.items():
             if not isinstance(skill, str) or not isinstance(level, int) or not 1 <= level <= 5:
                 raise ValueError(f"skills[{skill!r}]: proficiency must be an int from 1 to 5, got {level!r}")
+        if data is not None and not isinstance(data, Mapping):
+            raise ValueError(f"data: must be a mapping (IVR/CRM data), got {type(data).__name__}")
         self._call_seq += 1
-        c = _Call(call, self._call_seq, priority, caller, data, own, now)
+        c = _Call(call, self._call_seq, priority, caller, MappingProxyType(dict(data)) if data else None, own, now)
         self._calls[call] = c
         out: list = []
         self._place_new(c, q, now, out, overflow_from=None)

@@ -719,3 +719,45 @@ def test_queue_snapshot_counts_agents_by_state():
     assert (snap.agents_by_state["ringing"], snap.agents_by_state["break"], snap.agents_by_state["offline"]) == (1, 1, 1)
     assert sum(snap.agents_by_state.values()) == 3
     assert o.agent == "a"
+
+
+# ---------------------------------------------------------------------------- reload and screen-pop data
+
+
+def test_update_agent_moves_it_between_queues_and_skills():
+    h = Harness([queue("sales"), queue("fr", skills={"french": 3})], [agent("a", ("sales",))])
+    h.login("a")
+    h.at(1).call_arrived("c1", "fr")
+    assert h.acd.call_snapshot("c1").state == "waiting"
+    out = h.at(2).update_agent(AgentConfig(id="a", queues={"sales": 0, "fr": 0}, skills={"french": 4}))
+    assert one_offer(out).call == "c1"
+    snap = h.acd.queue_snapshot("fr", 2)
+    assert snap.agents_by_state["ringing"] == 1
+    # dropping the skill while ringing does not interrupt the offer, and takes it out of the queue counts
+    h.at(3).update_agent(AgentConfig(id="a", queues={"sales": 0}))
+    assert sum(h.acd.queue_snapshot("fr", 3).agents_by_state.values()) == 0
+    assert h.state("a") == "ringing"
+
+
+def test_update_agent_can_empty_a_queue():
+    q = queue("fr", leave_empty="no-staffed", on_empty=Destination.parse("voicemail:fr"))
+    h = Harness([q, queue("en")], [agent("a", ("fr", "en")), agent("b", ("en",))])
+    h.login("a", "b")
+    h.offer_answered(one_offer(h.at(1).call_arrived("c1", "fr")).offer)
+    h.at(2).call_arrived("c2", "fr")
+    out = h.at(3).update_agent(AgentConfig(id="a", queues={"en": 0}))
+    assert [(e.call, e.reason) for e in of(out, ev.CallExited)] == [("c2", "leave-empty")]
+    with pytest.raises(ConflictError, match="devices"):
+        h.update_agent(AgentConfig(id="b", queues={"en": 0}, devices=("other",)))
+
+
+def test_ivr_and_crm_data_reach_the_screen_pop():
+    h = Harness([queue()], [agent("a")])
+    h.login("a")
+    out = h.call_arrived("c1", "q", caller="+15551234", data={"account": "42", "ivr": "billing"})
+    (offered,) = of(out, ev.CallOffered)
+    assert (offered.caller, dict(offered.data)) == ("+15551234", {"account": "42", "ivr": "billing"})
+    assert dict(one_offer(out).data) == {"account": "42", "ivr": "billing"}
+    assert offered.to_dict()["data"] == {"account": "42", "ivr": "billing"}
+    with pytest.raises(ValueError, match="data"):
+        h.call_arrived("c2", "q", data=["not", "a", "mapping"])

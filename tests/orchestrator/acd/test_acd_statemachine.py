@@ -375,10 +375,10 @@ def test_long_random_walk_matches_the_naive_router(seed):
         log += acd.agent_login(aid, "d-" + aid, now)
         log += acd.device_registered("d-" + aid, now)
     # alternate quiet phases (agents pile up ready) and busy ones (calls pile up waiting)
-    weights = ([1, 12, 10, 8, 4, 2, 5, 1, 2, 1, 8, 2], [8, 12, 8, 8, 4, 2, 2, 1, 2, 1, 4, 1])
+    weights = ([1, 12, 10, 8, 4, 2, 5, 1, 2, 1, 8, 2, 1], [8, 12, 8, 8, 4, 2, 2, 1, 2, 1, 4, 1, 1])
     for step in range(1200):
         op = rng.choices(["arrive", "answer", "end", "tick", "wrapup", "fail", "abandon", "callback",
-                          "cb_result", "break", "back", "device"],
+                          "cb_result", "break", "back", "device", "reconfig"],
                          weights=weights[(step // 150) % 2])[0]
         out: list = []
         if op == "arrive":
@@ -434,8 +434,16 @@ def test_long_random_walk_matches_the_naive_router(seed):
             if dialing:
                 cid = rng.choice(dialing)
                 out = (acd.callback_answered if rng.random() < 0.7 else acd.callback_failed)(cid, now)
-        elif op in ("wrapup", "back", "break", "device"):
+        elif op == "reconfig":
             aid = rng.choice(ids)
+            qs = {q: rng.randint(0, 1) for q in rng.sample(names, rng.randint(1, len(names)))}
+            skills = {sk: rng.randint(1, 5) for sk in SKILLS if rng.random() < 0.7}
+            out = acd.update_agent(AgentConfig(id=aid, queues=qs, skills=skills), now)
+        elif op in ("wrapup", "back", "break", "device"):
+            # wrap-up done / back from break: mostly by an agent that is in that state
+            want = {"wrapup": "wrap_up", "back": "break"}.get(op)
+            pool = [a for a in ids if acd._agents[a].state == want] if want else []
+            aid = rng.choice(pool) if pool and rng.random() < 0.8 else rng.choice(ids)
             if op in ("wrapup", "back"):
                 expected_call = naive.call_for(acd, aid)
                 out = acd.wrapup_done(aid, now) if op == "wrapup" else acd.set_state(aid, "available", now)
@@ -453,3 +461,56 @@ def test_long_random_walk_matches_the_naive_router(seed):
     # the walk did exercise both directions of routing, with choices to make
     assert compared["arrive"] > 50 and compared["several_ready"] > 5 and compared["agent"] >= 1
     assert acd.statistics().decisions > 50
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_agent_side_choice_matches_the_naive_router_with_many_waiting_calls(seed):
+    """Many calls waiting over several queues, priorities, skills and escalations; agents come
+    back one at a time and each must get exactly the call the naive scan picks."""
+    rng = random.Random(100 + seed)
+    names = ["q0", "q1", "q2"]
+    queues = [QueueConfig(name=n, strategy=rng.choice(list(Strategy)), skills=rng.choice([{}, {"s0": 2}]),
+                          escalation=(EscalationStep.widen(50, skills={"s0": 1}),
+                                      EscalationStep.raise_priority(80, by=1)))
+              for n in names]
+    agents = [AgentConfig(id=f"a{i}", queues={q: rng.randint(0, 1) for q in rng.sample(names, rng.randint(1, 3))},
+                          skills={s: rng.randint(1, 5) for s in SKILLS if rng.random() < 0.7}) for i in range(20)]
+    acd = Acd(queues, agents)
+    log: list = []
+    arrived: list[str] = []
+    now = 0.0
+    for a in agents:
+        log += acd.agent_login(a.id, "d-" + a.id, now, state="break")
+        log += acd.device_registered("d-" + a.id, now)
+    for i in range(80):
+        now += rng.uniform(0, 3)
+        log += acd.tick(now)
+        arrived.append(f"c{i}")
+        log += acd.call_arrived(f"c{i}", rng.choice(names), now, priority=rng.choice([0, 0, 0, 1, 2]),
+                                skills=rng.choice([{}, {}, {"s1": 2}]))
+    compared = 0
+    for _ in range(150):
+        now += rng.uniform(0, 2)
+        while (d := acd.next_deadline()) is not None and d <= now:
+            log += acd.tick(d)
+        log += acd.tick(now)
+        on_break = [a.id for a in agents if acd._agents[a.id].state == "break"]
+        if on_break:
+            aid = rng.choice(on_break)
+            expected = naive.call_for(acd, aid)
+            out = acd.set_state(aid, "available", now)
+            log += out
+            got = [o.call for o in out if isinstance(o, fx.Offer) and o.agent == aid]
+            assert got == ([expected] if expected else []), (got, expected)
+            compared += bool(got)
+            if got:
+                offer = next(o.offer for o in out if isinstance(o, fx.Offer) and o.agent == aid)
+                log += acd.offer_answered(offer, now)
+        connected = sorted(c.id for c in acd._calls.values() if c.state == "connected")
+        if connected and rng.random() < 0.5:
+            cid = rng.choice(connected)
+            aid = acd._calls[cid].agent.id
+            log += acd.call_ended(cid, now)
+            log += acd.set_state(aid, "break", now) if acd._agents[aid].state != "ringing" else []
+        check_invariants(acd, now, log, arrived)
+    assert compared >= 30
