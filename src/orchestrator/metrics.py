@@ -46,6 +46,8 @@ __all__ = [
     "interval_metrics",
     "service_level",
     "occupancy",
+    "QueueStats",
+    "queue_stats",
 ]
 
 HANDLING_STATES = ("on_call", "wrap_up")
@@ -385,3 +387,43 @@ def interval_metrics(events: Iterable, *, interval: float = 900.0, start: float 
                             _per_queue(short_abandon, queue, "short_abandon"))
         out.append(IntervalMetrics(start=slot, length=float(interval), queue=qm, occupancy=occ_cache[slot]))
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueStats:
+    """What ``queue.stats`` returns: the live state and the metrics over a window of events."""
+
+    queue: str
+    waiting: int
+    longest_wait: float
+    agents_by_state: Mapping[str, int]
+    ewt: float | None
+    service_level: float | None
+    asa: float | None
+    aht: float | None
+    abandon_rate: float | None
+    queued: int
+    answered: int
+    abandoned: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (the JSON-RPC result)."""
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        out["agents_by_state"] = dict(self.agents_by_state)
+        return out
+
+
+def queue_stats(snapshot, events: Iterable, *, start: float | None = None, end: float | None = None) -> QueueStats:
+    """``queue.stats``: an :class:`~orchestrator.acd.QueueSnapshot` (live) plus metrics of ``events``.
+
+    The metrics use the queue's own service-level threshold and short-abandon
+    time, carried by the snapshot; ``start``/``end`` pick the window (e.g. today).
+    """
+    qm = queue_metrics(events, sl_threshold=snapshot.sl_threshold, short_abandon=snapshot.short_abandon,
+                       start=start, end=end).get(snapshot.queue)
+    return QueueStats(
+        queue=snapshot.queue, waiting=snapshot.waiting, longest_wait=snapshot.longest_wait,
+        agents_by_state=snapshot.agents_by_state, ewt=snapshot.ewt,
+        service_level=qm.service_level if qm else None, asa=qm.asa if qm else None, aht=qm.aht if qm else None,
+        abandon_rate=qm.abandon_rate if qm else None, queued=qm.queued if qm else 0,
+        answered=qm.answered if qm else 0, abandoned=qm.abandoned if qm else 0)

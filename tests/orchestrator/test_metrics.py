@@ -181,3 +181,30 @@ def test_queue_metrics_match_a_plain_model(calls, threshold, short):
         assert got.asa is None
     assert got.answered == len(answered) + sum(k == "callback" for k, _ in calls)
     assert got.queued == len(calls)
+
+
+def test_queue_stats_joins_the_live_snapshot_and_the_event_metrics():
+    from orchestrator.acd import Acd, AgentConfig, QueueConfig
+    from orchestrator.acd import effects as fx
+
+    acd = Acd([QueueConfig(name="q", sl_threshold=10, short_abandon=2)], [AgentConfig(id="a", queues={"q": 0})])
+    log = []
+    log += acd.agent_login("a", "d", 0.0)
+    log += acd.device_registered("d", 0.0)
+    out = acd.call_arrived("c1", "q", 1.0)
+    log += out
+    offer = next(o for o in out if isinstance(o, fx.Offer))
+    log += acd.offer_answered(offer.offer, 4.0)                   # within 10 s
+    log += acd.call_arrived("c2", "q", 5.0)
+    log += acd.call_abandoned("c2", 25.0)                         # after 10 s
+    log += acd.call_arrived("c3", "q", 26.0)
+    stats = metrics.queue_stats(acd.queue_snapshot("q", 30.0), log)
+    assert (stats.waiting, stats.longest_wait, stats.agents_by_state["on_call"]) == (1, 4.0, 1)
+    assert (stats.queued, stats.answered, stats.abandoned) == (3, 1, 1)
+    assert stats.service_level == pytest.approx(1 / 2) and stats.asa == 3.0
+    assert stats.abandon_rate == pytest.approx(1 / 3)
+    # a new caller has c3 ahead: one agent, handle time 180 s (no call finished yet), and c3 may give up
+    # at the rate seen so far: 1 abandon over 3 + 20 s of waiting, older waits decayed by 1 % per call
+    assert stats.ewt == pytest.approx(180 + 1 / (1 / 180 + 1 / (3 * 0.99 + 20)))
+    d = stats.to_dict()
+    assert d["agents_by_state"]["on_call"] == 1 and d["queue"] == "q"

@@ -102,6 +102,8 @@ class QueueSnapshot:
     ewt: float | None
     handle_time_estimate: float
     abandon_rate_estimate: float
+    sl_threshold: float
+    short_abandon: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1439,7 +1441,8 @@ class Acd:
         ewt = 0.0 if base.avail else expected_wait(q.waiting, base.staffed, q.aht, ab_rate)
         return QueueSnapshot(queue=queue, waiting=q.waiting, longest_wait=max(now - oldest, 0.0) if q.waiting else 0.0,
                              agents_by_state=MappingProxyType(dict(q.state_counts)), ewt=ewt,
-                             handle_time_estimate=q.aht, abandon_rate_estimate=ab_rate)
+                             handle_time_estimate=q.aht, abandon_rate_estimate=ab_rate,
+                             sl_threshold=q.cfg.sl_threshold, short_abandon=q.cfg.short_abandon)
 
     def agent_snapshot(self, agent: str) -> AgentSnapshot:
         """An agent's state as ``agent.get`` shows it."""
