@@ -26,12 +26,21 @@ N = 15_000
 
 @pytest.fixture(scope="module")
 def trace():
-    t = netsim.reorder(netsim.gaussian_jitter(netsim.packets(N), base_ms=30, sigma_ms=8, seed=1),
-                       probability=0.02, extra_ms=30, seed=2)
+    t = netsim.reorder(
+        netsim.gaussian_jitter(netsim.packets(N), base_ms=30, sigma_ms=8, seed=1),
+        probability=0.02,
+        extra_ms=30,
+        seed=2,
+    )
     rx = t.received()
-    return dict(seq=np.ascontiguousarray(rx.seq), ts=np.ascontiguousarray(rx.timestamp),
-                marker=np.ascontiguousarray(rx.marker.astype(np.uint8)), arrival=np.ascontiguousarray(rx.arrival_ms),
-                ticks=int(rx.arrival_ms[-1] / 20) + 30, full=t)
+    return dict(
+        seq=np.ascontiguousarray(rx.seq),
+        ts=np.ascontiguousarray(rx.timestamp),
+        marker=np.ascontiguousarray(rx.marker.astype(np.uint8)),
+        arrival=np.ascontiguousarray(rx.arrival_ms),
+        ticks=int(rx.arrival_ms[-1] / 20) + 30,
+        full=t,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +48,11 @@ def speech(tmp_path_factory) -> np.ndarray:
     from tests.conftest import read_wav
     from tools.prompts import make_speech
 
-    wav = make_speech("Thank you for calling. Please hold while we connect you to the next available agent.",
-                      tmp_path_factory.mktemp("speech") / "speech.wav", rate=8000)
+    wav = make_speech(
+        "Thank you for calling. Please hold while we connect you to the next available agent.",
+        tmp_path_factory.mktemp("speech") / "speech.wav",
+        rate=8000,
+    )
     return read_wav(wav)[1]
 
 
@@ -54,8 +66,9 @@ def test_jitter_buffer_ours(benchmark, trace):
 
     def run():
         jb = _jitter.JitterBuffer(8000, 160, 64, 1500, 0.0, 500.0, 40.0, 0.99, 0.998, 2000.0, 0.0, 80.0, True)
-        return jb.run_trace(trace["seq"], trace["ts"], trace["marker"], trace["arrival"], 160, 1, 0.0, 20.0,
-                            trace["ticks"])
+        return jb.run_trace(
+            trace["seq"], trace["ts"], trace["marker"], trace["arrival"], 160, 1, 0.0, 20.0, trace["ticks"]
+        )
 
     kinds, seqs, _ = benchmark(run)
     assert (kinds == FrameKind.NORMAL).sum() > 0.98 * N
@@ -69,8 +82,9 @@ def test_jitter_buffer_std_map(benchmark, trace):
     benchmark.extra_info["role"] = "baseline"
 
     def run():
-        return _jitter.map_buffer_run_trace(trace["seq"], trace["ts"], trace["arrival"], 160, 8000, 160, 60.0, 0.0,
-                                            20.0, trace["ticks"])
+        return _jitter.map_buffer_run_trace(
+            trace["seq"], trace["ts"], trace["arrival"], 160, 8000, 160, 60.0, 0.0, 20.0, trace["ticks"]
+        )
 
     kinds, seqs = benchmark(run)
     assert (kinds == FrameKind.NORMAL).sum() > 0.95 * N
@@ -155,8 +169,8 @@ def test_playout_g711_decode_plc_stretch(benchmark, trace, speech):
     benchmark.group = "playout-g711-15000-packets"
     t = trace["full"]
     frames = len(speech) // 160
-    codes = g711.ulaw_encode(np.tile(speech[:frames * 160], N // frames + 1)[:N * 160])
-    payloads = [codes[i * 160:(i + 1) * 160] for i in range(N)]
+    codes = g711.ulaw_encode(np.tile(speech[: frames * 160], N // frames + 1)[: N * 160])
+    payloads = [codes[i * 160 : (i + 1) * 160] for i in range(N)]
 
     def run():
         return Playout("PCMU").run_trace(t, payloads)

@@ -45,15 +45,21 @@ def payloads(tmp_path_factory) -> list[bytes]:
     from tests.conftest import read_wav
     from tools.prompts import make_speech
 
-    wav = make_speech("Thank you for calling. Your call is important to us. Please hold while we connect you to the "
-                      "next available agent.", tmp_path_factory.mktemp("jb") / "speech.wav", rate=8000)
+    wav = make_speech(
+        "Thank you for calling. Your call is important to us. Please hold while we connect you to the "
+        "next available agent.",
+        tmp_path_factory.mktemp("jb") / "speech.wav",
+        rate=8000,
+    )
     pcm = read_wav(wav)[1]
     frames = len(pcm) // FRAME
-    codes = g711.ulaw_encode(np.tile(pcm[:frames * FRAME], N // frames + 1)[:N * FRAME])
-    return [codes[i * FRAME:(i + 1) * FRAME] for i in range(N)]
+    codes = g711.ulaw_encode(np.tile(pcm[: frames * FRAME], N // frames + 1)[: N * FRAME])
+    return [codes[i * FRAME : (i + 1) * FRAME] for i in range(N)]
 
 
-def oracle(network_delay: np.ndarray, late_fraction: float, grid_ms: float | None = None) -> tuple[float, float]:
+def oracle(
+    network_delay: np.ndarray, late_fraction: float, grid_ms: float | None = None
+) -> tuple[float, float]:
     """(T, mean added delay) of the best fixed buffer with at most this late fraction."""
     d = np.sort(network_delay)
     allowed = int(math.floor(late_fraction * len(d) + 1e-9))  # packets it may lose
@@ -68,7 +74,7 @@ def run(name: str, seed: int, payloads: list[bytes]) -> dict:
     trace = netsim.scenario(name, N, seed=seed)
     res = Playout("PCMU").run_trace(trace, payloads)
     last = int(np.flatnonzero(res.kinds == FrameKind.NORMAL)[-1])
-    late_frames = int(np.sum(res.kinds[:last + 1] == FrameKind.CONCEALED))
+    late_frames = int(np.sum(res.kinds[: last + 1] == FrameKind.CONCEALED))
     late = late_frames / N
     ours = float(np.mean(res.added_delay_ms))
     t, best = oracle(trace.network_delay_ms, late)
@@ -96,25 +102,43 @@ def test_delay_against_the_hindsight_oracle(payloads):
     results = {name: [run(name, seed, payloads) for seed in SEEDS] for name in sorted(netsim.SCENARIOS)}
     summary = {}
     for name, runs in results.items():
-        summary[name] = {key: float(np.median([r[key] for r in runs]))
-                         for key in ("late_fraction", "ours_added_delay_ms", "oracle_added_delay_ms", "ratio",
-                                     "grid_oracle_added_delay_ms", "ratio_to_grid_oracle")}
+        summary[name] = {
+            key: float(np.median([r[key] for r in runs]))
+            for key in (
+                "late_fraction",
+                "ours_added_delay_ms",
+                "oracle_added_delay_ms",
+                "ratio",
+                "grid_oracle_added_delay_ms",
+                "ratio_to_grid_oracle",
+            )
+        }
         summary[name]["ratio_max"] = max(r["ratio"] for r in runs)
         summary[name]["late_fraction_max"] = max(r["late_fraction"] for r in runs)
     goals = {name: (s["late_fraction_max"] <= 0.01 and s["ratio"] <= 1.2) for name, s in summary.items()}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "jitter_delay.json").write_text(json.dumps({
-        "what": "Playout (defaults) on 5-minute netsim traces vs the hindsight-optimal fixed buffer, 3 seeds",
-        "seconds": round(time.perf_counter() - started, 1),
-        "goal_met (late <= 1% and median ratio <= 1.2)": goals,
-        "summary_median_of_seeds": summary,
-        "runs": results,
-    }, indent=2))
+    (RESULTS / "jitter_delay.json").write_text(
+        json.dumps(
+            {
+                "what": "Playout (defaults) on 5-minute netsim traces vs the hindsight-optimal fixed buffer, "
+                "3 seeds",
+                "seconds": round(time.perf_counter() - started, 1),
+                "goal_met (late <= 1% and median ratio <= 1.2)": goals,
+                "summary_median_of_seeds": summary,
+                "runs": results,
+            },
+            indent=2,
+        )
+    )
     _plot(results)
     for name, s in summary.items():
-        print(f"{name:>9}: ours {s['ours_added_delay_ms']:6.1f} ms  oracle {s['oracle_added_delay_ms']:6.1f} ms  "
-              f"ratio {s['ratio']:.2f} (max {s['ratio_max']:.2f})  grid-oracle ratio {s['ratio_to_grid_oracle']:.2f}  "
-              f"late {100 * s['late_fraction']:.2f}% (max {100 * s['late_fraction_max']:.2f}%)")
+        print(
+            f"{name:>9}: ours {s['ours_added_delay_ms']:6.1f} ms  "
+            f"oracle {s['oracle_added_delay_ms']:6.1f} ms  "
+            f"ratio {s['ratio']:.2f} (max {s['ratio_max']:.2f})  "
+            f"grid-oracle ratio {s['ratio_to_grid_oracle']:.2f}  "
+            f"late {100 * s['late_fraction']:.2f}% (max {100 * s['late_fraction_max']:.2f}%)"
+        )
     for name, runs in results.items():
         for r in runs:
             # No network loss in these traces: a packet is played or was late.
@@ -132,14 +156,23 @@ def _plot(results: dict) -> None:
     names = list(results)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    series = [("ours_added_delay_ms", "ours (adaptive)", "tab:green"),
-              ("oracle_added_delay_ms", "hindsight-optimal fixed", "tab:gray"),
-              ("grid_oracle_added_delay_ms", "optimal fixed on the 20 ms clock", "tab:blue")]
+    series = [
+        ("ours_added_delay_ms", "ours (adaptive)", "tab:green"),
+        ("oracle_added_delay_ms", "hindsight-optimal fixed", "tab:gray"),
+        ("grid_oracle_added_delay_ms", "optimal fixed on the 20 ms clock", "tab:blue"),
+    ]
     for i, (key, label, color) in enumerate(series):
         vals = np.array([[r[key] for r in results[n]] for n in names])
         med = np.median(vals, axis=1)
-        ax.bar(x + (i - 1) * 0.27, med, 0.27, label=label, color=color,
-               yerr=[med - vals.min(axis=1), vals.max(axis=1) - med], capsize=3)
+        ax.bar(
+            x + (i - 1) * 0.27,
+            med,
+            0.27,
+            label=label,
+            color=color,
+            yerr=[med - vals.min(axis=1), vals.max(axis=1) - med],
+            capsize=3,
+        )
     for j, n in enumerate(names):
         late = np.median([r["late_fraction"] for r in results[n]])
         ax.annotate(f"late {100 * late:.2f}%", (x[j], 2), ha="center", fontsize=8, color="white")

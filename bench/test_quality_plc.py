@@ -45,9 +45,11 @@ pesq_module = pytest.importorskip("pesq")
 RESULTS = Path(__file__).resolve().parent / "results"
 FRAME = 160
 SEEDS = range(5)
-TEXT = ("Thank you for calling the support line. Your call is important to us, and an agent will be with you "
-        "shortly. Please have your account number ready. While you wait, you can visit our website for answers "
-        "to common questions. Calls may be recorded for quality and training purposes.")
+TEXT = (
+    "Thank you for calling the support line. Your call is important to us, and an agent will be with you "
+    "shortly. Please have your account number ready. While you wait, you can visit our website for answers "
+    "to common questions. Calls may be recorded for quality and training purposes."
+)
 CONDITIONS = {
     "0%": dict(kind="random", p=0.0),
     "3%": dict(kind="random", p=0.03),
@@ -72,8 +74,9 @@ def loss_mask(n: int, condition: dict, seed: int) -> np.ndarray:
     if condition["kind"] == "random":
         lost = netsim.loss_mask_random(n, condition["p"], seed=seed)
     else:
-        lost = netsim.loss_mask_gilbert_elliott(n, p_good_to_bad=condition["p_gb"], p_bad_to_good=condition["p_bg"],
-                                                seed=seed)
+        lost = netsim.loss_mask_gilbert_elliott(
+            n, p_good_to_bad=condition["p_gb"], p_bad_to_good=condition["p_bg"], seed=seed
+        )
     lost[0] = False  # the call starts with a packet, so every contender is aligned the same way
     return lost
 
@@ -90,7 +93,7 @@ def through_playout(payloads: list[bytes], lost: np.ndarray, *, jitter: bool, se
     trace = trace.with_arrival(np.where(lost, np.nan, trace.arrival_ms))
     res = p.run_trace(trace, payloads, ticks=n + 60)
     first = int(np.argmax(res.kinds != FrameKind.EMPTY))
-    out = res.pcm[first * FRAME:]
+    out = res.pcm[first * FRAME :]
     out = out[: n * FRAME]
     return np.pad(out, (0, n * FRAME - len(out)))
 
@@ -103,7 +106,7 @@ def test_plc_pesq_against_silence_and_repeat(speech):
     started = time.perf_counter()
     n = len(speech) // FRAME
     codes = g711.ulaw_encode(speech)
-    payloads = [codes[i * FRAME:(i + 1) * FRAME] for i in range(n)]
+    payloads = [codes[i * FRAME : (i + 1) * FRAME] for i in range(n)]
     decoded = g711.ulaw_decode(codes)
     scores: dict[str, dict[str, list[float]]] = {c: {m: [] for m in METHODS} for c in CONDITIONS}
     loss_rates: dict[str, list[float]] = {c: [] for c in CONDITIONS}
@@ -124,32 +127,45 @@ def test_plc_pesq_against_silence_and_repeat(speech):
     summary = {
         cname: {
             "loss_rate_mean": float(np.mean(loss_rates[cname])),
-            **{m: {"min": min(v), "median": float(np.median(v)), "max": max(v), "all": v}
-               for m, v in scores[cname].items()},
+            **{
+                m: {"min": min(v), "median": float(np.median(v)), "max": max(v), "all": v}
+                for m, v in scores[cname].items()
+            },
         }
         for cname in CONDITIONS
     }
     lossy = [c for c in CONDITIONS if c != "0%"]
     goals = {
-        "beats silence at every loss rate": all(summary[c]["ours"]["median"] > summary[c]["silence"]["median"]
-                                                for c in lossy),
-        "beats repeat at every loss rate": all(summary[c]["ours"]["median"] > summary[c]["repeat"]["median"]
-                                               for c in lossy),
-        "margin over silence at 5% (goal 0.5)": round(summary["5%"]["ours"]["median"]
-                                                      - summary["5%"]["silence"]["median"], 3),
+        "beats silence at every loss rate": all(
+            summary[c]["ours"]["median"] > summary[c]["silence"]["median"] for c in lossy
+        ),
+        "beats repeat at every loss rate": all(
+            summary[c]["ours"]["median"] > summary[c]["repeat"]["median"] for c in lossy
+        ),
+        "margin over silence at 5% (goal 0.5)": round(
+            summary["5%"]["ours"]["median"] - summary["5%"]["silence"]["median"], 3
+        ),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "plc_pesq.json").write_text(json.dumps({
-        "what": "PESQ-NB (P.862, pypi pesq) of 16 s espeak-ng speech through G.711 + loss, 5 seeds per condition",
-        "seconds": round(time.perf_counter() - started, 1),
-        "goals": goals,
-        "results": summary,
-    }, indent=2))
+    (RESULTS / "plc_pesq.json").write_text(
+        json.dumps(
+            {
+                "what": "PESQ-NB (P.862, pypi pesq) of 16 s espeak-ng speech through G.711 + loss, "
+                "5 seeds per condition",
+                "seconds": round(time.perf_counter() - started, 1),
+                "goals": goals,
+                "results": summary,
+            },
+            indent=2,
+        )
+    )
     _plot(summary)
 
     for cname, s in summary.items():
-        print(f"{cname:>11}: " + "  ".join(f"{m} {s[m]['median']:.2f} [{s[m]['min']:.2f}-{s[m]['max']:.2f}]"
-                                           for m in METHODS))
+        print(
+            f"{cname:>11}: "
+            + "  ".join(f"{m} {s[m]['median']:.2f} [{s[m]['min']:.2f}-{s[m]['max']:.2f}]" for m in METHODS)
+        )
     print("goals:", goals)
     # What holds (the goals that do not are in the JSON and the report).
     assert summary["0%"]["ours"]["median"] == pytest.approx(summary["0%"]["silence"]["median"], abs=0.01)
@@ -169,14 +185,21 @@ def _plot(summary: dict) -> None:
     names = list(summary)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    styles = {"ours": ("tab:green", "o"), "ours+jitter": ("tab:olive", "s"), "appendix-I": ("tab:purple", "D"),
-              "silence": ("tab:red", "v"), "repeat": ("tab:blue", "^")}
+    styles = {
+        "ours": ("tab:green", "o"),
+        "ours+jitter": ("tab:olive", "s"),
+        "appendix-I": ("tab:purple", "D"),
+        "silence": ("tab:red", "v"),
+        "repeat": ("tab:blue", "^"),
+    }
     for i, method in enumerate(METHODS):
         med = np.array([summary[c][method]["median"] for c in names])
         lo = med - np.array([summary[c][method]["min"] for c in names])
         hi = np.array([summary[c][method]["max"] for c in names]) - med
         color, marker = styles[method]
-        ax.errorbar(x + (i - 2) * 0.06, med, yerr=[lo, hi], label=method, color=color, marker=marker, capsize=3)
+        ax.errorbar(
+            x + (i - 2) * 0.06, med, yerr=[lo, hi], label=method, color=color, marker=marker, capsize=3
+        )
     ax.set_xticks(x, names)
     ax.set_xlabel("packet loss (20 ms G.711 frames)")
     ax.set_ylabel("PESQ MOS-LQO (narrowband)")

@@ -175,6 +175,7 @@ class JitterBufferStats:
 
 # ----------------------------------------------------------------- validation
 
+
 def _check_int(name: str, value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, got {type(value).__name__}")
@@ -192,8 +193,9 @@ def _check_time(name: str, value: Any) -> float:
     return value
 
 
-def _check_number(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False,
-                  hi_open: bool = False) -> float:
+def _check_number(
+    name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number, got {type(value).__name__}")
     value = float(value)
@@ -221,9 +223,20 @@ def _frame_samples(clock_rate: int, ptime_ms: float) -> int:
     return int(round(samples))
 
 
-def _buffer_options(clock_rate: int, ptime_ms: float, capacity: int, max_payload: int, min_delay_ms: float,
-                    max_delay_ms: float, initial_delay_ms: float, quantile: float, forget_factor: float,
-                    reference_window_ms: float, margin_ms: float, max_hold_ms: float) -> dict[str, Any]:
+def _buffer_options(
+    clock_rate: int,
+    ptime_ms: float,
+    capacity: int,
+    max_payload: int,
+    min_delay_ms: float,
+    max_delay_ms: float,
+    initial_delay_ms: float,
+    quantile: float,
+    forget_factor: float,
+    reference_window_ms: float,
+    margin_ms: float,
+    max_hold_ms: float,
+) -> dict[str, Any]:
     clock_rate = _check_int("clock_rate", clock_rate, 1000, 192000)
     ptime_ms = _check_number("ptime_ms", ptime_ms, 0, 1000, lo_open=True)
     min_delay_ms = _check_number("min_delay_ms", min_delay_ms, 0, 10000)
@@ -266,11 +279,16 @@ def _frame(t: tuple) -> Frame:
 
 def _trace_columns(trace: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rx = trace.received()
-    return (np.ascontiguousarray(rx.seq, np.uint16), np.ascontiguousarray(rx.timestamp, np.uint32),
-            np.ascontiguousarray(rx.marker, np.uint8), np.ascontiguousarray(rx.arrival_ms, np.float64))
+    return (
+        np.ascontiguousarray(rx.seq, np.uint16),
+        np.ascontiguousarray(rx.timestamp, np.uint32),
+        np.ascontiguousarray(rx.marker, np.uint8),
+        np.ascontiguousarray(rx.arrival_ms, np.float64),
+    )
 
 
 # ----------------------------------------------------------------- jitter buffer
+
 
 @dataclass(frozen=True)
 class TraceResult:
@@ -301,33 +319,65 @@ class JitterBuffer:
     :class:`Playout` time-stretches instead).
     """
 
-    def __init__(self, *, clock_rate: int = 8000, ptime_ms: float = 20.0, capacity: int = 64,
-                 max_payload: int = 1500, min_delay_ms: float = 0.0, max_delay_ms: float = 500.0,
-                 initial_delay_ms: float = 40.0, quantile: float = 0.99, forget_factor: float = 0.998,
-                 reference_window_ms: float = 2000.0, margin_ms: float = 0.0, max_hold_ms: float = 80.0,
-                 adapt_frames: bool = True) -> None:
-        opts = _buffer_options(clock_rate, ptime_ms, capacity, max_payload, min_delay_ms, max_delay_ms,
-                               initial_delay_ms, quantile, forget_factor, reference_window_ms, margin_ms,
-                               max_hold_ms)
+    def __init__(
+        self,
+        *,
+        clock_rate: int = 8000,
+        ptime_ms: float = 20.0,
+        capacity: int = 64,
+        max_payload: int = 1500,
+        min_delay_ms: float = 0.0,
+        max_delay_ms: float = 500.0,
+        initial_delay_ms: float = 40.0,
+        quantile: float = 0.99,
+        forget_factor: float = 0.998,
+        reference_window_ms: float = 2000.0,
+        margin_ms: float = 0.0,
+        max_hold_ms: float = 80.0,
+        adapt_frames: bool = True,
+    ) -> None:
+        opts = _buffer_options(
+            clock_rate,
+            ptime_ms,
+            capacity,
+            max_payload,
+            min_delay_ms,
+            max_delay_ms,
+            initial_delay_ms,
+            quantile,
+            forget_factor,
+            reference_window_ms,
+            margin_ms,
+            max_hold_ms,
+        )
         self._native = _jitter.JitterBuffer(**opts, adapt_frames=bool(adapt_frames))
         self.clock_rate: int = opts["clock_rate"]
         self.frame_samples: int = opts["frame_samples"]
         self.max_payload: int = opts["max_payload"]
         self.max_delay_ms: float = opts["max_delay_ms"]
 
-    def put(self, seq: int, timestamp: int, ssrc: int, marker: bool, payload: bytes, arrival_ms: float) -> PutResult:
+    def put(
+        self, seq: int, timestamp: int, ssrc: int, marker: bool, payload: bytes, arrival_ms: float
+    ) -> PutResult:
         """Add one received packet. Malformed packets (empty, over
         ``max_payload``) are refused with ``PutResult.INVALID`` and counted."""
-        return PutResult(self._native.put(
-            _check_int("seq", seq, 0, 65535), _check_int("timestamp", timestamp, 0, 2**32 - 1),
-            _check_int("ssrc", ssrc, 0, 2**32 - 1), bool(marker), _check_payload(payload),
-            _check_time("arrival_ms", arrival_ms)))
+        return PutResult(
+            self._native.put(
+                _check_int("seq", seq, 0, 65535),
+                _check_int("timestamp", timestamp, 0, 2**32 - 1),
+                _check_int("ssrc", ssrc, 0, 2**32 - 1),
+                bool(marker),
+                _check_payload(payload),
+                _check_time("arrival_ms", arrival_ms),
+            )
+        )
 
     def put_packet(self, packet: Any, arrival_ms: float) -> PutResult:
         """Add an RTP packet object (``mediacore.rtp.RtpPacket`` or anything with
         ``sequence_number``, ``timestamp``, ``ssrc``, ``marker``, ``payload``)."""
-        return self.put(packet.sequence_number, packet.timestamp, packet.ssrc, packet.marker, packet.payload,
-                        arrival_ms)
+        return self.put(
+            packet.sequence_number, packet.timestamp, packet.ssrc, packet.marker, packet.payload, arrival_ms
+        )
 
     def get(self, now_ms: float) -> Frame:
         """The next frame to play at ``now_ms``."""
@@ -357,24 +407,43 @@ class JitterBuffer:
         """Forget the stream (packets, sequence state); keep the statistics."""
         self._native.reset()
 
-    def run_trace(self, trace: Any, *, ticks: int | None = None, start_ms: float = 0.0, tick_ms: float | None = None,
-                  ssrc: int = 1, payload_size: int = 160) -> TraceResult:
+    def run_trace(
+        self,
+        trace: Any,
+        *,
+        ticks: int | None = None,
+        start_ms: float = 0.0,
+        tick_ms: float | None = None,
+        ssrc: int = 1,
+        payload_size: int = 160,
+    ) -> TraceResult:
         """Replay a :class:`mediacore.netsim.Trace` natively (no Python per
         packet): before each tick every packet that has arrived is put, then
         one frame is got. Payloads are ``payload_size`` filler bytes."""
         seq, ts, marker, arrival = _trace_columns(trace)
-        tick_ms = _check_number("tick_ms", tick_ms if tick_ms is not None else trace.ptime_ms, 0, 1000, lo_open=True)
+        tick_ms = _check_number(
+            "tick_ms", tick_ms if tick_ms is not None else trace.ptime_ms, 0, 1000, lo_open=True
+        )
         if ticks is None:  # until the last packet has had time to play
             last = float(arrival[-1]) if len(arrival) else start_ms
             ticks = int((last - start_ms + self.max_delay_ms) / tick_ms) + 2
         ticks = _check_int("ticks", ticks, 0, 2**40)
         kinds, seqs, waits = self._native.run_trace(
-            seq, ts, marker, arrival, _check_int("payload_size", payload_size, 1, self.max_payload),
-            _check_int("ssrc", ssrc, 0, 2**32 - 1), _check_time("start_ms", start_ms), tick_ms, ticks)
+            seq,
+            ts,
+            marker,
+            arrival,
+            _check_int("payload_size", payload_size, 1, self.max_payload),
+            _check_int("ssrc", ssrc, 0, 2**32 - 1),
+            _check_time("start_ms", start_ms),
+            tick_ms,
+            ticks,
+        )
         return TraceResult(kinds, seqs, waits, self.stats())
 
 
 # ----------------------------------------------------------------- playout
+
 
 @dataclass(frozen=True, slots=True)
 class PlayoutFrame:
@@ -414,12 +483,27 @@ class Playout:
     those of :class:`JitterBuffer`.
     """
 
-    def __init__(self, codec: str = "PCMU", *, sample_rate: int | None = None, ptime_ms: float = 20.0,
-                 time_stretch: bool = True, accelerate_above_ms: float = 5.0, decelerate_below_ms: float = 0.0,
-                 use_fec: bool = True, capacity: int = 64, max_payload: int = 1500, min_delay_ms: float = 0.0,
-                 max_delay_ms: float = 500.0, initial_delay_ms: float = 40.0, quantile: float = 0.99,
-                 forget_factor: float = 0.998, reference_window_ms: float = 2000.0, margin_ms: float = 0.0,
-                 max_hold_ms: float = 80.0) -> None:
+    def __init__(
+        self,
+        codec: str = "PCMU",
+        *,
+        sample_rate: int | None = None,
+        ptime_ms: float = 20.0,
+        time_stretch: bool = True,
+        accelerate_above_ms: float = 5.0,
+        decelerate_below_ms: float = 0.0,
+        use_fec: bool = True,
+        capacity: int = 64,
+        max_payload: int = 1500,
+        min_delay_ms: float = 0.0,
+        max_delay_ms: float = 500.0,
+        initial_delay_ms: float = 40.0,
+        quantile: float = 0.99,
+        forget_factor: float = 0.998,
+        reference_window_ms: float = 2000.0,
+        margin_ms: float = 0.0,
+        max_hold_ms: float = 80.0,
+    ) -> None:
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
         if codec in ("PCMU", "PCMA"):
@@ -431,14 +515,29 @@ class Playout:
             if sample_rate not in (8000, 16000, 48000):
                 raise ValueError(f"sample_rate must be 8000, 16000 or 48000, got {sample_rate}")
             clock_rate = 48000 if codec == "opus" else sample_rate
-        opts = _buffer_options(clock_rate, ptime_ms, capacity, max_payload, min_delay_ms, max_delay_ms,
-                               initial_delay_ms, quantile, forget_factor, reference_window_ms, margin_ms,
-                               max_hold_ms)
+        opts = _buffer_options(
+            clock_rate,
+            ptime_ms,
+            capacity,
+            max_payload,
+            min_delay_ms,
+            max_delay_ms,
+            initial_delay_ms,
+            quantile,
+            forget_factor,
+            reference_window_ms,
+            margin_ms,
+            max_hold_ms,
+        )
         self._native = _jitter.Playout(
-            codec=codec, sample_rate=sample_rate, **opts, time_stretch=bool(time_stretch),
+            codec=codec,
+            sample_rate=sample_rate,
+            **opts,
+            time_stretch=bool(time_stretch),
             accelerate_above_ms=_check_number("accelerate_above_ms", accelerate_above_ms, 0, 1000),
             decelerate_below_ms=_check_number("decelerate_below_ms", decelerate_below_ms, 0, 1000),
-            use_fec=bool(use_fec))
+            use_fec=bool(use_fec),
+        )
         self.codec = codec
         self.clock_rate = clock_rate
         self.max_delay_ms: float = opts["max_delay_ms"]
@@ -457,16 +556,25 @@ class Playout:
     def target_delay_ms(self) -> float:
         return self._native.target_delay_ms
 
-    def put(self, seq: int, timestamp: int, ssrc: int, marker: bool, payload: bytes, arrival_ms: float) -> PutResult:
+    def put(
+        self, seq: int, timestamp: int, ssrc: int, marker: bool, payload: bytes, arrival_ms: float
+    ) -> PutResult:
         """Add one received packet (see :meth:`JitterBuffer.put`)."""
-        return PutResult(self._native.put(
-            _check_int("seq", seq, 0, 65535), _check_int("timestamp", timestamp, 0, 2**32 - 1),
-            _check_int("ssrc", ssrc, 0, 2**32 - 1), bool(marker), _check_payload(payload),
-            _check_time("arrival_ms", arrival_ms)))
+        return PutResult(
+            self._native.put(
+                _check_int("seq", seq, 0, 65535),
+                _check_int("timestamp", timestamp, 0, 2**32 - 1),
+                _check_int("ssrc", ssrc, 0, 2**32 - 1),
+                bool(marker),
+                _check_payload(payload),
+                _check_time("arrival_ms", arrival_ms),
+            )
+        )
 
     def put_packet(self, packet: Any, arrival_ms: float) -> PutResult:
-        return self.put(packet.sequence_number, packet.timestamp, packet.ssrc, packet.marker, packet.payload,
-                        arrival_ms)
+        return self.put(
+            packet.sequence_number, packet.timestamp, packet.ssrc, packet.marker, packet.payload, arrival_ms
+        )
 
     def tick(self, now_ms: float, out: np.ndarray | None = None) -> PlayoutFrame:
         """Play one frame at ``now_ms``; ``out=`` (int16, ``frame_samples`` long)
@@ -475,7 +583,12 @@ class Playout:
         if out is None:
             kind, pcm = self._native.tick(now_ms)
             return PlayoutFrame(FrameKind(kind), pcm)
-        if not isinstance(out, np.ndarray) or out.dtype != np.int16 or out.ndim != 1 or not out.flags.c_contiguous:
+        if (
+            not isinstance(out, np.ndarray)
+            or out.dtype != np.int16
+            or out.ndim != 1
+            or not out.flags.c_contiguous
+        ):
             raise ValueError("out must be a C-contiguous one-dimensional numpy int16 array")
         if out.shape[0] != self.frame_samples:
             raise ValueError(f"out has {out.shape[0]} samples, need {self.frame_samples}")
@@ -486,15 +599,25 @@ class Playout:
     def stats(self) -> JitterBufferStats:
         return JitterBufferStats._from_native(self._native.stats())
 
-    def run_trace(self, trace: Any, payloads: Any, *, ticks: int | None = None, start_ms: float = 0.0,
-                  tick_ms: float | None = None, ssrc: int = 1) -> PlayoutTraceResult:
+    def run_trace(
+        self,
+        trace: Any,
+        payloads: Any,
+        *,
+        ticks: int | None = None,
+        start_ms: float = 0.0,
+        tick_ms: float | None = None,
+        ssrc: int = 1,
+    ) -> PlayoutTraceResult:
         """Replay a :class:`mediacore.netsim.Trace` natively (no Python per
         packet or frame). ``payloads[i]`` is the payload of the trace's packet
         ``i`` (send order, as in ``trace.seq``); duplicates and losses are
         taken from the trace."""
         if len(payloads) != len(trace):
             raise ValueError(f"payloads has {len(payloads)} items, the trace {len(trace)} packets")
-        tick_ms = _check_number("tick_ms", tick_ms if tick_ms is not None else self.ptime_ms, 0, 1000, lo_open=True)
+        tick_ms = _check_number(
+            "tick_ms", tick_ms if tick_ms is not None else self.ptime_ms, 0, 1000, lo_open=True
+        )
         keep = ~trace.lost
         order = np.flatnonzero(keep)[np.argsort(trace.arrival_ms[keep], kind="stable")]
         rx = trace.take(order)
@@ -506,14 +629,22 @@ class Playout:
             ticks = int((last - start_ms + self.max_delay_ms) / tick_ms) + 2
         ticks = _check_int("ticks", ticks, 0, 2**40)
         pcm, kinds, seqs, arrival, played = self._native.run_trace(
-            np.ascontiguousarray(rx.seq, np.uint16), np.ascontiguousarray(rx.timestamp, np.uint32),
-            np.ascontiguousarray(rx.marker, np.uint8), np.ascontiguousarray(rx.arrival_ms, np.float64),
-            b"".join(chunks), offsets, _check_int("ssrc", ssrc, 0, 2**32 - 1), _check_time("start_ms", start_ms),
-            tick_ms, ticks)
+            np.ascontiguousarray(rx.seq, np.uint16),
+            np.ascontiguousarray(rx.timestamp, np.uint32),
+            np.ascontiguousarray(rx.marker, np.uint8),
+            np.ascontiguousarray(rx.arrival_ms, np.float64),
+            b"".join(chunks),
+            offsets,
+            _check_int("ssrc", ssrc, 0, 2**32 - 1),
+            _check_time("start_ms", start_ms),
+            tick_ms,
+            ticks,
+        )
         return PlayoutTraceResult(pcm, kinds, seqs, arrival, played, self.stats())
 
 
 # ----------------------------------------------------------------- time-stretch
+
 
 def _check_pcm(pcm: Any) -> np.ndarray:
     if not isinstance(pcm, np.ndarray) or pcm.dtype != np.int16 or pcm.ndim != 1:
@@ -521,25 +652,43 @@ def _check_pcm(pcm: Any) -> np.ndarray:
     return np.ascontiguousarray(pcm)
 
 
-def accelerate(pcm: np.ndarray, sample_rate: int = 8000, *, min_correlation: float = 0.85, quiet_rms: float = 150.0,
-               max_quiet_samples: int = 0) -> np.ndarray:
+def accelerate(
+    pcm: np.ndarray,
+    sample_rate: int = 8000,
+    *,
+    min_correlation: float = 0.85,
+    quiet_rms: float = 150.0,
+    max_quiet_samples: int = 0,
+) -> np.ndarray:
     """Remove one pitch period from ``pcm`` (at least 30 ms of it), or, if it is
     quiet, up to ``max_quiet_samples`` (default 10 ms). Returns ``pcm``'s
     length unchanged when the signal is neither periodic nor quiet."""
-    return _jitter.accelerate(_check_pcm(pcm), _check_int("sample_rate", sample_rate, 8000, 48000),
-                              _check_number("min_correlation", min_correlation, -1, 1),
-                              _check_number("quiet_rms", quiet_rms, 0, 32768),
-                              _check_int("max_quiet_samples", max_quiet_samples, 0, 2048))
+    return _jitter.accelerate(
+        _check_pcm(pcm),
+        _check_int("sample_rate", sample_rate, 8000, 48000),
+        _check_number("min_correlation", min_correlation, -1, 1),
+        _check_number("quiet_rms", quiet_rms, 0, 32768),
+        _check_int("max_quiet_samples", max_quiet_samples, 0, 2048),
+    )
 
 
-def preemptive_expand(pcm: np.ndarray, sample_rate: int = 8000, *, min_correlation: float = 0.85,
-                      quiet_rms: float = 150.0, max_quiet_samples: int = 0) -> np.ndarray:
+def preemptive_expand(
+    pcm: np.ndarray,
+    sample_rate: int = 8000,
+    *,
+    min_correlation: float = 0.85,
+    quiet_rms: float = 150.0,
+    max_quiet_samples: int = 0,
+) -> np.ndarray:
     """Insert one pitch period into ``pcm`` (or, if quiet, up to
     ``max_quiet_samples``)."""
-    return _jitter.preemptive_expand(_check_pcm(pcm), _check_int("sample_rate", sample_rate, 8000, 48000),
-                                     _check_number("min_correlation", min_correlation, -1, 1),
-                                     _check_number("quiet_rms", quiet_rms, 0, 32768),
-                                     _check_int("max_quiet_samples", max_quiet_samples, 0, 2048))
+    return _jitter.preemptive_expand(
+        _check_pcm(pcm),
+        _check_int("sample_rate", sample_rate, 8000, 48000),
+        _check_number("min_correlation", min_correlation, -1, 1),
+        _check_number("quiet_rms", quiet_rms, 0, 32768),
+        _check_int("max_quiet_samples", max_quiet_samples, 0, 2048),
+    )
 
 
 def find_period(pcm: np.ndarray, min_lag: int, max_lag: int, window: int) -> tuple[int, float]:

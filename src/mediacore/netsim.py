@@ -150,7 +150,7 @@ def packets(
         pos, talking = 0, True
         while pos < n:
             length = max(1, int(round(rng.exponential(on_ms if talking else off_ms) / ptime_ms)))
-            active[pos:pos + length] = talking
+            active[pos : pos + length] = talking
             pos += length
             talking = not talking
         starts = active & ~np.concatenate(([False], active[:-1]))
@@ -235,15 +235,25 @@ def loss_mask_random(n: int, probability: float, seed=0) -> np.ndarray:
 
 
 def loss_mask_gilbert_elliott(
-    n: int, *, p_good_to_bad: float, p_bad_to_good: float, loss_good: float = 0.0, loss_bad: float = 1.0, seed=0
+    n: int,
+    *,
+    p_good_to_bad: float,
+    p_bad_to_good: float,
+    loss_good: float = 0.0,
+    loss_bad: float = 1.0,
+    seed=0,
 ) -> np.ndarray:
     """Bursty losses from the two-state Gilbert-Elliott chain: True = lost.
 
     Mean loss rate ``(p_gb * loss_bad + p_bg * loss_good) / (p_gb + p_bg)``;
     mean burst length in the bad state ``1 / p_bad_to_good``.
     """
-    for name, p in (("p_good_to_bad", p_good_to_bad), ("p_bad_to_good", p_bad_to_good),
-                    ("loss_good", loss_good), ("loss_bad", loss_bad)):
+    for name, p in (
+        ("p_good_to_bad", p_good_to_bad),
+        ("p_bad_to_good", p_bad_to_good),
+        ("loss_good", loss_good),
+        ("loss_bad", loss_bad),
+    ):
         if not 0 <= p <= 1:
             raise ValueError(f"{name} must be in [0, 1], got {p}")
     rng = _rng(seed)
@@ -262,8 +272,9 @@ def random_loss(trace: Trace, *, probability: float, seed=0) -> Trace:
 
 
 def gilbert_elliott_loss(trace: Trace, *, p_good_to_bad: float, p_bad_to_good: float, seed=0, **kw) -> Trace:
-    lost = loss_mask_gilbert_elliott(len(trace), p_good_to_bad=p_good_to_bad, p_bad_to_good=p_bad_to_good,
-                                     seed=seed, **kw)
+    lost = loss_mask_gilbert_elliott(
+        len(trace), p_good_to_bad=p_good_to_bad, p_bad_to_good=p_bad_to_good, seed=seed, **kw
+    )
     return trace.with_arrival(np.where(lost, np.nan, trace.arrival_ms))
 
 

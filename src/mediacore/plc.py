@@ -101,8 +101,9 @@ class G711Plc:
         self._native.reset()
 
 
-def conceal_losses(pcm: np.ndarray, lost: Any, frame_samples: int, method: str = "plc",
-                   sample_rate: int = 8000) -> np.ndarray:
+def conceal_losses(
+    pcm: np.ndarray, lost: Any, frame_samples: int, method: str = "plc", sample_rate: int = 8000
+) -> np.ndarray:
     """``pcm`` cut into frames of ``frame_samples``, with the frames where
     ``lost`` is true replaced by ``method``: ``"plc"`` (:class:`G711Plc`),
     ``"silence"`` (zeros) or ``"repeat"`` (the last good frame again; zeros
@@ -110,7 +111,11 @@ def conceal_losses(pcm: np.ndarray, lost: Any, frame_samples: int, method: str =
     pcm = _check_pcm(pcm)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if isinstance(frame_samples, bool) or not isinstance(frame_samples, (int, np.integer)) or frame_samples < 1:
+    if (
+        isinstance(frame_samples, bool)
+        or not isinstance(frame_samples, (int, np.integer))
+        or frame_samples < 1
+    ):
         raise ValueError(f"frame_samples must be a positive integer, got {frame_samples!r}")
     frames = len(pcm) // frame_samples
     lost = np.asarray(lost, dtype=bool)

@@ -22,7 +22,7 @@ FRAME = 160
 def frames(speech_8k) -> list[bytes]:
     """The speech prompt as 20 ms mu-law payloads."""
     codes = g711.ulaw_encode(speech_8k[: len(speech_8k) // FRAME * FRAME])
-    return [codes[i:i + FRAME] for i in range(0, len(codes), FRAME)]
+    return [codes[i : i + FRAME] for i in range(0, len(codes), FRAME)]
 
 
 def fixed_buffer(**kw) -> JitterBuffer:
@@ -33,8 +33,15 @@ def fixed_buffer(**kw) -> JitterBuffer:
     return JitterBuffer(**opts)
 
 
-def play(jb: JitterBuffer, arrivals: list[tuple[float, int, int, bytes]], ticks: int, *, ssrc: int = 1,
-         markers: dict[int, bool] | None = None, tick_ms: float = 20.0):
+def play(
+    jb: JitterBuffer,
+    arrivals: list[tuple[float, int, int, bytes]],
+    ticks: int,
+    *,
+    ssrc: int = 1,
+    markers: dict[int, bool] | None = None,
+    tick_ms: float = 20.0,
+):
     """Feed (arrival_ms, seq, ts, payload) in arrival order; get one frame per tick."""
     arrivals = sorted(arrivals, key=lambda a: a[0])
     out, results, i = [], [], 0
@@ -49,8 +56,10 @@ def play(jb: JitterBuffer, arrivals: list[tuple[float, int, int, bytes]], ticks:
 
 
 def stream(frames, n, *, seq0=0, ts0=0, delay=0.0, start=0.0):
-    return [(start + k * 20.0 + delay, (seq0 + k) % 65536, (ts0 + k * FRAME) % 2**32, frames[k % len(frames)])
-            for k in range(n)]
+    return [
+        (start + k * 20.0 + delay, (seq0 + k) % 65536, (ts0 + k * FRAME) % 2**32, frames[k % len(frames)])
+        for k in range(n)
+    ]
 
 
 def normal_payloads(out):
@@ -149,7 +158,7 @@ def test_long_loss_burst_goes_silent_then_resumes(frames):
     kinds = [f.kind for f in out]
     first_gap = kinds.index(FrameKind.CONCEALED)
     # 100 ms of concealment, then silence until packet 80 plays.
-    assert kinds[first_gap:first_gap + 5] == [FrameKind.CONCEALED] * 5
+    assert kinds[first_gap : first_gap + 5] == [FrameKind.CONCEALED] * 5
     assert kinds[first_gap + 5] is FrameKind.EMPTY
     assert normal_payloads(out) == [frames[k % len(frames)] for k in range(120) if not 30 <= k < 80]
     assert jb.stats().packets_lost == 50
@@ -174,13 +183,17 @@ def test_timestamp_wrap(frames):
     played = [f for f in out if f.kind is FrameKind.NORMAL]
     assert len(played) == 40 and jb.stats().concealed_samples == 0
     assert [f.timestamp for f in played] == [(ts0 + k * FRAME) % 2**32 for k in range(40)]
-    assert [f.extended_timestamp - played[0].extended_timestamp for f in played] == [k * FRAME for k in range(40)]
+    assert [f.extended_timestamp - played[0].extended_timestamp for f in played] == [
+        k * FRAME for k in range(40)
+    ]
 
 
 def test_timestamp_jump_resets_and_keeps_playing(frames):
     arrivals = stream(frames, 30, delay=5.0)
     # The sender's timestamps jump by 10^9 mid-stream (a restart, a mixer switch).
-    arrivals += [(t + 600.0, s + 30, (ts + 10**9) % 2**32, p) for t, s, ts, p in stream(frames, 30, delay=5.0)]
+    arrivals += [
+        (t + 600.0, s + 30, (ts + 10**9) % 2**32, p) for t, s, ts, p in stream(frames, 30, delay=5.0)
+    ]
     jb = fixed_buffer()
     out, _ = play(jb, arrivals, 75)
     assert len(normal_payloads(out)) == 60
@@ -243,7 +256,10 @@ def test_sender_clock_drift_over_ten_minutes_keeps_delay_bounded(drift_ppm):
     res = jb.run_trace(t)
     waits = res.waits_ms
     minute = 3000
-    per_minute = [waits[i:i + minute][waits[i:i + minute] >= 0].mean() for i in range(0, len(waits) - minute, minute)]
+    per_minute = [
+        waits[i : i + minute][waits[i : i + minute] >= 0].mean()
+        for i in range(0, len(waits) - minute, minute)
+    ]
     assert max(per_minute) < 80.0, per_minute
     assert abs(per_minute[-1] - per_minute[1]) < 25.0, per_minute
     s = res.stats
@@ -252,8 +268,12 @@ def test_sender_clock_drift_over_ten_minutes_keeps_delay_bounded(drift_ppm):
 
 
 def test_target_follows_the_jitter():
-    calm = JitterBuffer().run_trace(netsim.gaussian_jitter(netsim.packets(3000), base_ms=30, sigma_ms=2, seed=1))
-    rough = JitterBuffer().run_trace(netsim.gaussian_jitter(netsim.packets(3000), base_ms=30, sigma_ms=15, seed=1))
+    calm = JitterBuffer().run_trace(
+        netsim.gaussian_jitter(netsim.packets(3000), base_ms=30, sigma_ms=2, seed=1)
+    )
+    rough = JitterBuffer().run_trace(
+        netsim.gaussian_jitter(netsim.packets(3000), base_ms=30, sigma_ms=15, seed=1)
+    )
     assert calm.stats.target_delay_ms < 15.0
     assert rough.stats.target_delay_ms > 3 * calm.stats.target_delay_ms
     # Both keep late loss low.
@@ -263,8 +283,15 @@ def test_target_follows_the_jitter():
 def test_stats_w3c_names():
     s = JitterBuffer().stats()
     w = s.w3c()
-    for name in ("jitterBufferDelay", "jitterBufferTargetDelay", "jitterBufferEmittedCount", "concealedSamples",
-                 "concealmentEvents", "insertedSamplesForDeceleration", "removedSamplesForAcceleration"):
+    for name in (
+        "jitterBufferDelay",
+        "jitterBufferTargetDelay",
+        "jitterBufferEmittedCount",
+        "concealedSamples",
+        "concealmentEvents",
+        "insertedSamplesForDeceleration",
+        "removedSamplesForAcceleration",
+    ):
         assert name in w
     assert isinstance(s, JitterBufferStats)
     with pytest.raises(AttributeError):
@@ -272,6 +299,7 @@ def test_stats_w3c_names():
 
 
 # ----------------------------------------------------------------- bad input
+
 
 def test_empty_and_oversize_payloads_are_refused_and_counted(frames):
     jb = JitterBuffer(max_payload=200)
@@ -342,6 +370,7 @@ def test_get_rejects_non_finite_time():
 
 # ----------------------------------------------------------------- model-based
 
+
 class PacketStoreModel(RuleBasedStateMachine):
     """The native ring store against a dict keyed by sequence number."""
 
@@ -398,8 +427,9 @@ class PacketStoreModel(RuleBasedStateMachine):
 
 
 TestPacketStoreModel = PacketStoreModel.TestCase
-TestPacketStoreModel.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
-                                         suppress_health_check=[HealthCheck.too_slow])
+TestPacketStoreModel.settings = settings(
+    max_examples=60, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 class JitterBufferInvariants(RuleBasedStateMachine):
@@ -450,13 +480,19 @@ class JitterBufferInvariants(RuleBasedStateMachine):
 
     @invariant()
     def ordered_and_accounted(self):
-        assert all(b > a for a, b in zip(self.emitted, self.emitted[1:]))
+        assert all(b > a for a, b in zip(self.emitted, self.emitted[1:], strict=False))
         s = self.jb.stats()
-        accounted = (len(self.emitted) + s.packets_duplicated + s.packets_late + s.packets_discarded
-                     + self.jb.buffered_packets)
+        accounted = (
+            len(self.emitted)
+            + s.packets_duplicated
+            + s.packets_late
+            + s.packets_discarded
+            + self.jb.buffered_packets
+        )
         assert accounted == s.packets_received == self.received
 
 
 TestJitterBufferInvariants = JitterBufferInvariants.TestCase
-TestJitterBufferInvariants.settings = settings(max_examples=60, stateful_step_count=50, deadline=None,
-                                               suppress_health_check=[HealthCheck.too_slow])
+TestJitterBufferInvariants.settings = settings(
+    max_examples=60, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)

@@ -18,8 +18,8 @@ FRAME = 160
 def ulaw_payloads(pcm: np.ndarray, n: int) -> list[bytes]:
     """n 20 ms mu-law payloads of pcm, looped."""
     frames = len(pcm) // FRAME
-    codes = g711.ulaw_encode(np.tile(pcm[:frames * FRAME], n // frames + 1)[:n * FRAME])
-    return [codes[i * FRAME:(i + 1) * FRAME] for i in range(n)]
+    codes = g711.ulaw_encode(np.tile(pcm[: frames * FRAME], n // frames + 1)[: n * FRAME])
+    return [codes[i * FRAME : (i + 1) * FRAME] for i in range(n)]
 
 
 def decoded(payloads: list[bytes]) -> np.ndarray:
@@ -41,8 +41,8 @@ def test_clean_network_plays_the_decoded_speech_exactly(speech_8k):
     first = int(np.argmax(kinds == FrameKind.NORMAL))
     # 25 ms transit + 40 ms delay: the first packet is due at 65 ms, tick 4 (80 ms).
     assert first == 4 and np.all(kinds[:first] == FrameKind.EMPTY)
-    assert np.all(kinds[first:first + n] == FrameKind.NORMAL)
-    assert np.array_equal(res.pcm[first * FRAME:(first + n) * FRAME], decoded(payloads))
+    assert np.all(kinds[first : first + n] == FrameKind.NORMAL)
+    assert np.array_equal(res.pcm[first * FRAME : (first + n) * FRAME], decoded(payloads))
     s = res.stats
     assert s.concealed_samples == 0 and s.jitter_buffer_emitted_count == n * FRAME
     assert s.inserted_samples_for_deceleration == 0 and s.removed_samples_for_acceleration == 0
@@ -58,17 +58,17 @@ def test_lost_packets_are_concealed_and_good_frames_kept(speech_8k):
     trace = trace.with_arrival(np.where(lost, np.nan, trace.send_ms + 25.0))
     res = fixed().run_trace(trace, payloads, ticks=n + 4)  # up to the last frame's tick
     first = 4
-    kinds = res.kinds[first:first + n]
+    kinds = res.kinds[first : first + n]
     assert np.array_equal(kinds == FrameKind.CONCEALED, lost)
     s = res.stats
     assert s.concealed_samples == lost.sum() * FRAME
     # A loss counts once a later packet shows the gap (the stream's last
     # packet is lost here: it is concealed but never known lost).
-    assert s.packets_lost == lost[:np.flatnonzero(~lost)[-1]].sum()
+    assert s.packets_lost == lost[: np.flatnonzero(~lost)[-1]].sum()
     # Good frames are the decoded packets, apart from the crossfade (at most
     # 10 ms) at the start of a frame that follows a loss.
     truth = decoded(payloads)
-    out = res.pcm[first * FRAME:(first + n) * FRAME]
+    out = res.pcm[first * FRAME : (first + n) * FRAME]
     after_loss = np.concatenate(([False], lost[:-1]))
     for k in np.flatnonzero(~lost):
         skip = 80 if after_loss[k] else 0
@@ -91,7 +91,7 @@ def test_time_stretch_brings_an_oversized_delay_down(speech_8k):
     # No concealment but the hold after the last packet (80 ms: 4 frames).
     assert s.concealed_samples == 4 * FRAME
     last = np.flatnonzero(res.kinds == FrameKind.NORMAL)[-1]
-    assert np.all(res.kinds[:last + 1] != FrameKind.CONCEALED)
+    assert np.all(res.kinds[: last + 1] != FrameKind.CONCEALED)
     assert len(res.pcm) == len(res.kinds) * FRAME
 
 
@@ -114,7 +114,7 @@ def test_drifting_sender_over_ten_minutes(speech_8k, drift_ppm):
     res = Playout("PCMU").run_trace(trace, ulaw_payloads(speech_8k, n))
     d = res.added_delay_ms
     minute = 3000
-    per_minute = [d[i:i + minute].mean() for i in range(0, len(d) - minute + 1, minute)]
+    per_minute = [d[i : i + minute].mean() for i in range(0, len(d) - minute + 1, minute)]
     assert max(per_minute) < 60, per_minute
     assert abs(per_minute[-1] - per_minute[1]) < 15, per_minute
     s = res.stats
@@ -128,8 +128,9 @@ def test_drifting_sender_over_ten_minutes(speech_8k, drift_ppm):
 
 
 def test_talkspurts_play_every_packet_with_silence_between(speech_8k):
-    t = netsim.gaussian_jitter(netsim.packets(1500, talkspurt_ms=(1500.0, 700.0), seed=8), base_ms=20, sigma_ms=4,
-                               seed=9)
+    t = netsim.gaussian_jitter(
+        netsim.packets(1500, talkspurt_ms=(1500.0, 700.0), seed=8), base_ms=20, sigma_ms=4, seed=9
+    )
     res = Playout("PCMU").run_trace(t, ulaw_payloads(speech_8k, len(t)))
     assert len(res.played_sequences) == len(t)
     assert np.all(np.diff(res.played_sequences) == 1)
@@ -146,13 +147,13 @@ def test_l16_wideband_passthrough(tmp_path):
     pcm = read_wav(wav)[1]
     frame = 320
     n = len(pcm) // frame
-    payloads = [l16.encode(pcm[i * frame:(i + 1) * frame]) for i in range(n)]
+    payloads = [l16.encode(pcm[i * frame : (i + 1) * frame]) for i in range(n)]
     trace = netsim.gaussian_jitter(netsim.packets(n, clock_rate=16000), base_ms=25, sigma_ms=0)
     p = Playout("L16", sample_rate=16000, min_delay_ms=40, max_delay_ms=40, time_stretch=False)
     assert p.frame_samples == 320
     res = p.run_trace(trace, payloads)
     first = int(np.argmax(res.kinds == FrameKind.NORMAL))
-    assert np.array_equal(res.pcm[first * frame:(first + n) * frame], pcm[:n * frame])
+    assert np.array_equal(res.pcm[first * frame : (first + n) * frame], pcm[: n * frame])
 
 
 def test_tick_by_tick_matches_run_trace(speech_8k):
@@ -168,8 +169,14 @@ def test_tick_by_tick_matches_run_trace(speech_8k):
     for k in range(230):
         now = k * 20.0
         while i < len(rx) and rx.arrival_ms[i] <= now:
-            p.put(int(rx.seq[i]), int(rx.timestamp[i]), 1, bool(rx.marker[i]), payloads[index[int(rx.seq[i])]],
-                  float(rx.arrival_ms[i]))
+            p.put(
+                int(rx.seq[i]),
+                int(rx.timestamp[i]),
+                1,
+                bool(rx.marker[i]),
+                payloads[index[int(rx.seq[i])]],
+                float(rx.arrival_ms[i]),
+            )
             i += 1
         f = p.tick(now, out=buf) if k % 2 else p.tick(now)
         out.append(f.pcm.copy())
@@ -191,23 +198,28 @@ def test_stats_in_pcm_samples_with_w3c_names(speech_8k):
 
 # ----------------------------------------------------------------- Opus
 
+
 @pytest.fixture(scope="module")
 def opus_packets(speech_8k):
     opus = pytest.importorskip("mediacore.opus")
     from mediacore import resample
 
-    pcm16 = resample.resample(speech_8k, 8000, 16000) if hasattr(resample, "resample") else np.repeat(speech_8k, 2)
+    pcm16 = (
+        resample.resample(speech_8k, 8000, 16000)
+        if hasattr(resample, "resample")
+        else np.repeat(speech_8k, 2)
+    )
     enc = opus.Encoder(16000, 1, "voip", bitrate=24000, fec=True, packet_loss_percent=20)
     frame = 320
     n = len(pcm16) // frame
-    return pcm16, [enc.encode(pcm16[i * frame:(i + 1) * frame]) for i in range(n)]
+    return pcm16, [enc.encode(pcm16[i * frame : (i + 1) * frame]) for i in range(n)]
 
 
 def test_opus_single_losses_are_rebuilt_from_fec(opus_packets):
     pcm16, packets = opus_packets
     n = len(packets)
     lost = np.zeros(n, dtype=bool)
-    lost[10:n - 5:7] = True  # isolated losses: the next packet carries the FEC
+    lost[10 : n - 5 : 7] = True  # isolated losses: the next packet carries the FEC
     trace = netsim.packets(n, clock_rate=48000)
     trace = trace.with_arrival(np.where(lost, np.nan, trace.send_ms + 25.0))
     p = Playout("opus", sample_rate=16000, min_delay_ms=40, max_delay_ms=40, time_stretch=False)
@@ -223,19 +235,25 @@ def test_opus_single_losses_are_rebuilt_from_fec(opus_packets):
 def test_opus_without_fec_uses_the_decoder_plc(opus_packets):
     pcm16, packets = opus_packets
     n = len(packets)
-    trace = netsim.random_loss(netsim.gaussian_jitter(netsim.packets(n, clock_rate=48000), base_ms=25, sigma_ms=0),
-                               probability=0.1, seed=1)
-    p = Playout("opus", sample_rate=16000, min_delay_ms=40, max_delay_ms=40, time_stretch=False, use_fec=False)
+    trace = netsim.random_loss(
+        netsim.gaussian_jitter(netsim.packets(n, clock_rate=48000), base_ms=25, sigma_ms=0),
+        probability=0.1,
+        seed=1,
+    )
+    p = Playout(
+        "opus", sample_rate=16000, min_delay_ms=40, max_delay_ms=40, time_stretch=False, use_fec=False
+    )
     res = p.run_trace(trace, packets)
     s = res.stats
     assert s.concealed_samples == trace.lost.sum() * 320 and s.fec_recovered_samples == 0
     # The decoder's PLC keeps the level up where the packets were lost.
     frames = res.pcm.reshape(-1, 320)
     concealed = frames[res.kinds == FrameKind.CONCEALED].astype(float)
-    assert np.sqrt(np.mean(concealed ** 2)) > 100
+    assert np.sqrt(np.mean(concealed**2)) > 100
 
 
 # ----------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize(
     "kwargs, needle",
@@ -265,7 +283,9 @@ def test_bad_tick_arguments():
 
 
 def test_corrupt_payload_is_concealed_not_fatal():
-    p = Playout("L16", sample_rate=8000, min_delay_ms=0, max_delay_ms=0, initial_delay_ms=0, time_stretch=False)
+    p = Playout(
+        "L16", sample_rate=8000, min_delay_ms=0, max_delay_ms=0, initial_delay_ms=0, time_stretch=False
+    )
     p.put(1, 0, 1, True, b"\x01\x02\x03", 0.0)  # odd length: not L16
     f = p.tick(0.0)
     assert f.kind is FrameKind.CONCEALED and len(f.pcm) == 160
@@ -275,12 +295,13 @@ def test_corrupt_payload_is_concealed_not_fatal():
 # ----------------------------------------------------------------- quick quality checks
 # (the full sweeps with plots are bench/test_quality_plc.py and bench/test_quality_jitter.py)
 
+
 def test_quick_delay_against_the_fixed_buffer_oracle(speech_8k):
     n = 6000  # two minutes of Gaussian jitter
     trace = netsim.scenario("gaussian", n, seed=7)
     res = Playout("PCMU").run_trace(trace, ulaw_payloads(speech_8k, n))
     last = int(np.flatnonzero(res.kinds == FrameKind.NORMAL)[-1])
-    late = np.sum(res.kinds[:last + 1] == FrameKind.CONCEALED) / n
+    late = np.sum(res.kinds[: last + 1] == FrameKind.CONCEALED) / n
     d = np.sort(trace.network_delay_ms)
     t = d[len(d) - 1 - int(late * n)]
     oracle = np.mean(t - d[d <= t])
@@ -293,7 +314,7 @@ def test_quick_pesq_plc_beats_silence_at_5_percent(speech_8k):
     from mediacore.plc import conceal_losses
 
     n = len(speech_8k) // FRAME
-    ref = speech_8k[:n * FRAME]
+    ref = speech_8k[: n * FRAME]
     payloads = ulaw_payloads(speech_8k, n)
     margins = []
     for seed in range(3):
@@ -302,7 +323,7 @@ def test_quick_pesq_plc_beats_silence_at_5_percent(speech_8k):
         trace = netsim.packets(n)
         trace = trace.with_arrival(np.where(lost, np.nan, trace.send_ms + 25.0))
         res = fixed().run_trace(trace, payloads, ticks=n + 4)
-        ours = res.pcm[4 * FRAME:(4 + n) * FRAME]
+        ours = res.pcm[4 * FRAME : (4 + n) * FRAME]
         silence = conceal_losses(decoded(payloads), lost, FRAME, "silence")
         margins.append(pesq.pesq(8000, ref, ours, "nb") - pesq.pesq(8000, ref, silence, "nb"))
     assert min(margins) > 0.0 and np.median(margins) > 0.3, margins

@@ -18,8 +18,8 @@ def voiced_frames(speech: np.ndarray, count: int) -> list[int]:
     with at least 60 ms of history before it."""
     starts = []
     for start in range(480, len(speech) - 2 * FRAME, FRAME):
-        seg = speech[start - 280:start].astype(np.int16)
-        if np.sqrt(np.mean(speech[start:start + FRAME].astype(float) ** 2)) < 2000:
+        seg = speech[start - 280 : start].astype(np.int16)
+        if np.sqrt(np.mean(speech[start : start + FRAME].astype(float) ** 2)) < 2000:
             continue
         lag, corr = find_period(np.ascontiguousarray(seg), 40, 120, 160)
         if corr > 0.9:
@@ -38,7 +38,7 @@ def normalized_correlation(a: np.ndarray, b: np.ndarray) -> float:
 def conceal_after(speech: np.ndarray, start: int, samples: int) -> np.ndarray:
     plc = G711Plc(8000)
     for i in range(start - 480, start, FRAME):
-        plc.good(speech[i:i + FRAME])
+        plc.good(speech[i : i + FRAME])
     return plc.conceal(samples)
 
 
@@ -47,9 +47,9 @@ def test_concealment_of_voiced_speech_continues_the_pitch(speech_8k):
     real waveform far better than silence (0) or repeating the last frame."""
     ours, repeat = [], []
     for start in voiced_frames(speech_8k, 12):
-        truth = speech_8k[start:start + 80]
+        truth = speech_8k[start : start + 80]
         ours.append(normalized_correlation(conceal_after(speech_8k, start, 80), truth))
-        repeat.append(normalized_correlation(speech_8k[start - FRAME:start - FRAME + 80], truth))
+        repeat.append(normalized_correlation(speech_8k[start - FRAME : start - FRAME + 80], truth))
     ours_median, repeat_median = float(np.median(ours)), float(np.median(repeat))
     assert ours_median > 0.6, ours
     assert ours_median > repeat_median + 0.3, (ours, repeat)
@@ -65,7 +65,7 @@ def test_pitch_of_a_synthetic_vowel_is_found():
     out = plc.conceal(80)
     assert plc.pitch == 64
     # A pure periodic signal continues almost exactly for the first 10 ms.
-    expected = pcm[2000 - 64:2000 - 64 + 80]
+    expected = pcm[2000 - 64 : 2000 - 64 + 80]
     expected = np.concatenate((pcm[-64:], pcm[-64:]))[:80]
     assert np.max(np.abs(out[16:80].astype(int) - expected[16:80])) < 60
 
@@ -73,10 +73,10 @@ def test_pitch_of_a_synthetic_vowel_is_found():
 def test_long_loss_fades_to_silence_by_60_ms(speech_8k):
     start = voiced_frames(speech_8k, 1)[0]
     out = conceal_after(speech_8k, start, 800).astype(float)  # 100 ms
-    blocks = [np.sqrt(np.mean(out[i:i + 80] ** 2)) for i in range(0, 800, 80)]  # 10 ms each
+    blocks = [np.sqrt(np.mean(out[i : i + 80] ** 2)) for i in range(0, 800, 80)]  # 10 ms each
     # Attenuation starts after 10 ms and goes down 20% per 10 ms.
     assert blocks[0] > 1000
-    for a, b in zip(blocks[1:6], blocks[2:6]):
+    for a, b in zip(blocks[1:6], blocks[2:6], strict=False):
         assert b < a
     assert np.all(out[480:] == 0)  # silent from 60 ms on
     assert blocks[4] < 0.55 * blocks[0]
@@ -91,9 +91,9 @@ def test_return_to_real_audio_is_a_smooth_crossfade(speech_8k):
     for start in voiced_frames(speech_8k, 10):
         plc = G711Plc(8000)
         for i in range(start - 480, start, FRAME):
-            plc.good(speech_8k[i:i + FRAME])
+            plc.good(speech_8k[i : i + FRAME])
         concealed = plc.conceal(2 * FRAME).astype(int)
-        real = speech_8k[start + 2 * FRAME:start + 3 * FRAME]
+        real = speech_8k[start + 2 * FRAME : start + 3 * FRAME]
         back = plc.good(real).astype(int)
         own = max(np.max(np.abs(np.diff(concealed))), np.max(np.abs(np.diff(real.astype(int)))))
         joined = np.concatenate((concealed[-1:], back[:96]))
@@ -113,11 +113,11 @@ def test_two_sided_concealment_ends_on_the_next_frame(speech_8k):
     only."""
     one_sided, two_sided = [], []
     for start in voiced_frames(speech_8k, 12):
-        truth = speech_8k[start:start + FRAME]
-        nxt = speech_8k[start + FRAME:start + 2 * FRAME]
+        truth = speech_8k[start : start + FRAME]
+        nxt = speech_8k[start + FRAME : start + 2 * FRAME]
         plc = G711Plc(8000)
         for i in range(start - 480, start, FRAME):
-            plc.good(speech_8k[i:i + FRAME])
+            plc.good(speech_8k[i : i + FRAME])
         gap = plc.conceal_before(nxt, FRAME)
         back = plc.good(nxt)
         assert np.array_equal(back, nxt)  # nothing to crossfade
@@ -132,7 +132,7 @@ def test_two_sided_concealment_ends_on_the_next_frame(speech_8k):
 def test_good_frames_pass_through_unchanged(speech_8k):
     plc = G711Plc(8000)
     for i in range(0, 8000, FRAME):
-        assert np.array_equal(plc.good(speech_8k[i:i + FRAME]), speech_8k[i:i + FRAME])
+        assert np.array_equal(plc.good(speech_8k[i : i + FRAME]), speech_8k[i : i + FRAME])
 
 
 def test_conceal_before_any_audio_is_silence():
@@ -161,13 +161,13 @@ def test_conceal_losses_keeps_good_frames(speech_8k, method):
     # Good frames are untouched except the crossfade right after a loss (plc).
     keep = good.copy()
     if method == "plc":
-        keep[13 * FRAME:13 * FRAME + 80] = False
-    assert np.array_equal(out[keep], speech_8k[:frames * FRAME][keep])
-    gap = out[10 * FRAME:13 * FRAME]
+        keep[13 * FRAME : 13 * FRAME + 80] = False
+    assert np.array_equal(out[keep], speech_8k[: frames * FRAME][keep])
+    gap = out[10 * FRAME : 13 * FRAME]
     if method == "silence":
         assert not np.any(gap)
     elif method == "repeat":
-        assert np.array_equal(gap, np.tile(speech_8k[9 * FRAME:10 * FRAME], 3))
+        assert np.array_equal(gap, np.tile(speech_8k[9 * FRAME : 10 * FRAME], 3))
 
 
 def test_bad_arguments():
@@ -186,25 +186,26 @@ def test_bad_arguments():
 
 # ----------------------------------------------------------------- time-stretch
 
+
 def test_accelerate_removes_one_pitch_period_of_a_vowel(speech_8k):
     start = voiced_frames(speech_8k, 1)[0]
-    seg = np.ascontiguousarray(speech_8k[start:start + 320])
+    seg = np.ascontiguousarray(speech_8k[start : start + 320])
     out = accelerate(seg)
     removed = len(seg) - len(out)
     assert 20 <= removed <= 120
     # The tail after the crossfaded period is the input shifted by that period.
-    assert np.array_equal(out[removed:], seg[2 * removed:])
+    assert np.array_equal(out[removed:], seg[2 * removed :])
     assert out[0] == seg[0]
 
 
 def test_preemptive_expand_inserts_one_period(speech_8k):
     start = voiced_frames(speech_8k, 1)[0]
-    seg = np.ascontiguousarray(speech_8k[start:start + 320])
+    seg = np.ascontiguousarray(speech_8k[start : start + 320])
     out = preemptive_expand(seg)
     added = len(out) - len(seg)
     assert 20 <= added <= 120
     assert np.array_equal(out[:added], seg[:added])
-    assert np.array_equal(out[2 * added:], seg[added:])
+    assert np.array_equal(out[2 * added :], seg[added:])
 
 
 def test_stretch_leaves_noise_alone_and_cuts_silence():
