@@ -43,7 +43,7 @@ def centre():
 
 def _percentiles(samples_s: list[float]) -> dict:
     xs = sorted(samples_s)
-    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] * 1e6  # noqa: E731
+    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] * 1e6
     return {"p50_us": round(pick(0.50), 2), "p90_us": round(pick(0.90), 2), "p99_us": round(pick(0.99), 2),
             "p999_us": round(pick(0.999), 2), "max_us": round(xs[-1] * 1e6, 2), "n": len(xs)}
 

@@ -36,18 +36,18 @@ from dataclasses import dataclass
 from orchestrator.acd.events import Event, event_from_dict
 
 __all__ = [
-    "CallRecord",
-    "QueueMetrics",
     "AgentMetrics",
+    "CallRecord",
     "IntervalMetrics",
-    "call_records",
-    "queue_metrics",
-    "agent_metrics",
-    "interval_metrics",
-    "service_level",
-    "occupancy",
+    "QueueMetrics",
     "QueueStats",
+    "agent_metrics",
+    "call_records",
+    "interval_metrics",
+    "occupancy",
+    "queue_metrics",
     "queue_stats",
+    "service_level",
 ]
 
 HANDLING_STATES = ("on_call", "wrap_up")

@@ -27,15 +27,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 __all__ = [
+    "Plan",
+    "agents_for_service_level",
+    "average_speed_of_answer",
     "erlang_b",
     "erlang_c",
-    "service_level",
-    "average_speed_of_answer",
-    "agents_for_service_level",
-    "trunks_for_blocking",
-    "Plan",
-    "plan",
     "main",
+    "plan",
+    "service_level",
+    "trunks_for_blocking",
 ]
 
 

@@ -16,7 +16,7 @@ Modules:
 * :mod:`~orchestrator.acd.errors` - :class:`NotFoundError`, :class:`ConflictError`.
 """
 
-from . import effects, events
+from . import effects, events, naive
 from .config import (
     MAX_PROFICIENCY,
     MIN_PROFICIENCY,
@@ -43,15 +43,51 @@ from .effects import (
 )
 from .errors import AcdError, ConflictError, NotFoundError
 from .events import EVENT_TYPES, Event, event_from_dict
-from . import naive
-from .policy import AGENT_STATES, Acd, AcdStatistics, AgentSnapshot, CallSnapshot, QueueSnapshot, expected_wait
+from .policy import (
+    AGENT_STATES,
+    Acd,
+    AcdStatistics,
+    AgentSnapshot,
+    CallSnapshot,
+    QueueSnapshot,
+    expected_wait,
+)
 
 __all__ = [
-    "Acd", "AcdStatistics", "AgentSnapshot", "CallSnapshot", "QueueSnapshot", "AGENT_STATES", "expected_wait",
-    "AgentConfig", "QueueConfig", "Strategy", "JoinRule", "CallbackMode", "Destination", "EscalationStep",
-    "MIN_PROFICIENCY", "MAX_PROFICIENCY",
-    "AcdError", "NotFoundError", "ConflictError",
-    "Event", "EVENT_TYPES", "event_from_dict", "events", "effects", "naive",
-    "Effect", "Offer", "CancelOffer", "Bridge", "RefuseAnswer", "StartHoldMusic", "Announce", "PlayComfort",
-    "OfferCallbackOption", "DialCallback", "Route",
+    "AGENT_STATES",
+    "EVENT_TYPES",
+    "MAX_PROFICIENCY",
+    "MIN_PROFICIENCY",
+    "Acd",
+    "AcdError",
+    "AcdStatistics",
+    "AgentConfig",
+    "AgentSnapshot",
+    "Announce",
+    "Bridge",
+    "CallSnapshot",
+    "CallbackMode",
+    "CancelOffer",
+    "ConflictError",
+    "Destination",
+    "DialCallback",
+    "Effect",
+    "EscalationStep",
+    "Event",
+    "JoinRule",
+    "NotFoundError",
+    "Offer",
+    "OfferCallbackOption",
+    "PlayComfort",
+    "QueueConfig",
+    "QueueSnapshot",
+    "RefuseAnswer",
+    "Route",
+    "StartHoldMusic",
+    "Strategy",
+    "effects",
+    "event_from_dict",
+    "events",
+    "expected_wait",
+    "naive",
 ]

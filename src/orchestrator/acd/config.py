@@ -25,15 +25,15 @@ from enum import Enum
 from types import MappingProxyType
 
 __all__ = [
-    "Strategy",
-    "JoinRule",
+    "MAX_PROFICIENCY",
+    "MIN_PROFICIENCY",
+    "AgentConfig",
     "CallbackMode",
     "Destination",
     "EscalationStep",
+    "JoinRule",
     "QueueConfig",
-    "AgentConfig",
-    "MIN_PROFICIENCY",
-    "MAX_PROFICIENCY",
+    "Strategy",
 ]
 
 MIN_PROFICIENCY = 1

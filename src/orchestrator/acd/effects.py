@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Announce",
+    "Bridge",
+    "CancelOffer",
+    "DialCallback",
     "Effect",
     "Offer",
-    "CancelOffer",
-    "Bridge",
-    "RefuseAnswer",
-    "StartHoldMusic",
-    "Announce",
-    "PlayComfort",
     "OfferCallbackOption",
-    "DialCallback",
+    "PlayComfort",
+    "RefuseAnswer",
     "Route",
+    "StartHoldMusic",
 ]
 
 

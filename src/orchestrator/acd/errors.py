@@ -9,7 +9,7 @@ JSON-RPC codes of CONTRACT.md: -32004 not found, -32009 conflict.
 
 from __future__ import annotations
 
-__all__ = ["AcdError", "NotFoundError", "ConflictError"]
+__all__ = ["AcdError", "ConflictError", "NotFoundError"]
 
 
 class AcdError(Exception):

@@ -18,30 +18,30 @@ that overflowed from one queue to another keeps the wait the caller feels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 __all__ = [
-    "Event",
+    "EVENT_TYPES",
+    "AgentState",
+    "CallAbandoned",
+    "CallAnswered",
+    "CallEnded",
+    "CallEscalated",
+    "CallExited",
+    "CallHeld",
+    "CallOfferEnded",
+    "CallOffered",
+    "CallOverflowed",
     "CallQueued",
     "CallRejected",
-    "CallOffered",
-    "CallOfferEnded",
-    "CallAnswered",
-    "CallAbandoned",
-    "CallHeld",
     "CallResumed",
-    "CallEnded",
     "CallWrapupEnded",
-    "CallEscalated",
-    "CallOverflowed",
-    "CallExited",
-    "CallbackRequested",
     "CallbackDialed",
     "CallbackFailed",
-    "AgentState",
-    "EVENT_TYPES",
+    "CallbackRequested",
+    "Event",
     "event_from_dict",
 ]
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from .config import Strategy
 
-__all__ = ["agent_ready", "eligible", "agents_for", "call_for", "waiting_calls"]
+__all__ = ["agent_ready", "agents_for", "call_for", "eligible", "waiting_calls"]
 
 
 def agent_ready(agent, now: float) -> bool:

@@ -55,7 +55,7 @@ from . import events as ev
 from .config import AgentConfig, CallbackMode, Destination, JoinRule, QueueConfig, Strategy
 from .errors import ConflictError, NotFoundError
 
-__all__ = ["Acd", "AcdStatistics", "QueueSnapshot", "AgentSnapshot", "CallSnapshot", "AGENT_STATES"]
+__all__ = ["AGENT_STATES", "Acd", "AcdStatistics", "AgentSnapshot", "CallSnapshot", "QueueSnapshot"]
 
 AGENT_STATES = ("offline", "available", "break", "ringing", "reserved", "on_call", "wrap_up", "unregistered", "busy")
 
@@ -138,7 +138,7 @@ class CallSnapshot:
 
 
 class _Device:
-    __slots__ = ("name", "registered", "busy", "agent")
+    __slots__ = ("agent", "busy", "name", "registered")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -149,9 +149,33 @@ class _Device:
 
 class _Agent:
     __slots__ = (
-        "id", "cfg", "seq", "skills", "queues", "buckets", "entries", "routable", "logged_in", "device",
-        "presence", "reason", "activity", "call", "offer", "not_before", "idle_since", "keep_idle",
-        "state", "staffed", "logged", "wrap_start", "wrap_until", "timer_version", "calls", "talk", "member_of",
+        "activity",
+        "buckets",
+        "call",
+        "calls",
+        "cfg",
+        "device",
+        "entries",
+        "id",
+        "idle_since",
+        "keep_idle",
+        "logged",
+        "logged_in",
+        "member_of",
+        "not_before",
+        "offer",
+        "presence",
+        "queues",
+        "reason",
+        "routable",
+        "seq",
+        "skills",
+        "staffed",
+        "state",
+        "talk",
+        "timer_version",
+        "wrap_start",
+        "wrap_until",
     )
 
     def __init__(self, cfg: AgentConfig, seq: int) -> None:
@@ -185,8 +209,21 @@ class _Agent:
 
 
 class _Queue:
-    __slots__ = ("name", "cfg", "strategy", "members", "buckets", "base", "rr_last", "state_counts", "waiting",
-                 "aht", "aht_n", "ab_count", "ab_exposure")
+    __slots__ = (
+        "ab_count",
+        "ab_exposure",
+        "aht",
+        "aht_n",
+        "base",
+        "buckets",
+        "cfg",
+        "members",
+        "name",
+        "rr_last",
+        "state_counts",
+        "strategy",
+        "waiting",
+    )
 
     def __init__(self, cfg: QueueConfig) -> None:
         self.name = cfg.name
@@ -205,7 +242,7 @@ class _Queue:
 
 
 class _Bucket:
-    __slots__ = ("queue", "skills", "max_penalty", "avail", "waiting", "staffed", "logged")
+    __slots__ = ("avail", "logged", "max_penalty", "queue", "skills", "staffed", "waiting")
 
     def __init__(self, queue: _Queue, skills: tuple[tuple[str, int], ...], max_penalty: int | None) -> None:
         self.queue = queue
@@ -228,7 +265,7 @@ class _Bucket:
 
 
 class _Offer:
-    __slots__ = ("id", "call", "agent", "at", "ring_all", "active", "end_reason", "timer_version")
+    __slots__ = ("active", "agent", "at", "call", "end_reason", "id", "ring_all", "timer_version")
 
     def __init__(self, offer_id: int, call: _Call, agent: _Agent, at: float, ring_all: bool) -> None:
         self.id = offer_id
@@ -243,10 +280,36 @@ class _Offer:
 
 class _Call:
     __slots__ = (
-        "id", "seq", "queue", "priority", "caller", "data", "own_skills", "req_skills", "max_penalty",
-        "bucket", "key", "state", "offers", "agent", "waiting_since", "queued_at", "step", "next_announce",
-        "next_comfort", "callback", "caller_connected", "attempt", "retry_at", "answered_at", "offered_at",
-        "hold_started", "hold_total", "timer_version", "hops", "last_offer",
+        "agent",
+        "answered_at",
+        "attempt",
+        "bucket",
+        "callback",
+        "caller",
+        "caller_connected",
+        "data",
+        "hold_started",
+        "hold_total",
+        "hops",
+        "id",
+        "key",
+        "last_offer",
+        "max_penalty",
+        "next_announce",
+        "next_comfort",
+        "offered_at",
+        "offers",
+        "own_skills",
+        "priority",
+        "queue",
+        "queued_at",
+        "req_skills",
+        "retry_at",
+        "seq",
+        "state",
+        "step",
+        "timer_version",
+        "waiting_since",
     )
 
     def __init__(self, call_id: str, seq: int, priority: int, caller: str | None, data, own_skills: dict,
@@ -983,7 +1046,7 @@ class Acd:
         out: list = []
         timers = self._timers
         while timers and timers[0][0] <= now:
-            at, _seq, kind, obj, version = heapq.heappop(timers)
+            _at, _seq, kind, obj, version = heapq.heappop(timers)
             if obj.timer_version != version:
                 continue
             if kind == _T_OFFER:

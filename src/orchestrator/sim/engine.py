@@ -16,6 +16,7 @@ Same seed, same configuration: same events, bit for bit.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from orchestrator.acd import Acd, AgentConfig, QueueConfig
 from orchestrator.acd import effects as fx
 from orchestrator.acd import events as ev
 
-__all__ = ["Arrivals", "Simulation", "SimResult", "exponential", "constant", "lognormal"]
+__all__ = ["Arrivals", "SimResult", "Simulation", "constant", "exponential", "lognormal"]
 
 Sampler = Callable[[random.Random], float]
 
@@ -76,7 +77,7 @@ class Arrivals:
                 raise ValueError(f"rate: must be >= 0 calls per hour, got {self.rate!r}")
             return [(0.0, float(self.rate))]
         segs = [(float(t), float(r)) for t, r in self.rate]
-        if not segs or any(r < 0 for _, r in segs) or any(b[0] <= a[0] for a, b in zip(segs, segs[1:])):
+        if not segs or any(r < 0 for _, r in segs) or any(b[0] <= a[0] for a, b in itertools.pairwise(segs)):
             raise ValueError("rate: a profile is a non-empty list of (start, calls_per_hour), starts increasing")
         return segs
 
@@ -110,7 +111,7 @@ class Simulation:
 
     ``talk``: talk time sampler (wrap-up comes from the queue/agent config).
     ``patience``: caller patience sampler, or None (nobody abandons).
-    ``answer_delay``: time an agent takes to answer; ``no_answer``: probability
+    ``answer_delay``: time an agent takes to answer (None: at once); ``no_answer``: probability
     an agent lets an offer ring out (RONA); ``rona_return``: how long a RONA'd
     agent stays on break before making itself available again.
     ``callback_accept``: probability a caller offered a callback takes it;
@@ -119,7 +120,7 @@ class Simulation:
 
     def __init__(self, queues: Sequence[QueueConfig], agents: Sequence[AgentConfig],
                  arrivals: Sequence[Arrivals], *, talk: Sampler, patience: Sampler | None = None,
-                 answer_delay: Sampler = constant(0.0), no_answer: float = 0.0, rona_return: float = 60.0,
+                 answer_delay: Sampler | None = None, no_answer: float = 0.0, rona_return: float = 60.0,
                  callback_accept: float = 0.0, callback_reach: float = 1.0, dial_time: float = 10.0,
                  seed: int = 1) -> None:
         for name, p in (("no_answer", no_answer), ("callback_accept", callback_accept),
@@ -134,7 +135,7 @@ class Simulation:
         self._segments = [a.segments() for a in self._arrivals]
         self._talk = talk
         self._patience = patience
-        self._answer_delay = answer_delay
+        self._answer_delay = answer_delay if answer_delay is not None else constant(0.0)
         self._no_answer = no_answer
         self._rona_return = rona_return
         self._callback_accept = callback_accept

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.acd import naive
 from orchestrator.acd import effects as fx
+from orchestrator.acd import naive
 from orchestrator.sim.scenarios import Center
 
 DECISIONS = 300
@@ -26,7 +26,7 @@ def centres():
 
 
 def _inspections(centre: Center, decide) -> list[int]:
-    counter = lambda: centre.acd.inspections  # noqa: E731 - the "clock" is the inspection counter
+    counter = lambda: centre.acd.inspections
     return [decide(counter)[1] for _ in range(DECISIONS)]
 
 

@@ -330,9 +330,9 @@ TestAcdStateMachine = AcdMachine.TestCase
 # Hypothesis explores odd corners with short runs; these seeded walks add long,
 # busy runs (many agents ready at once, many calls waiting) with the same checks.
 
-import random  # noqa: E402
+import random
 
-import pytest  # noqa: E402
+import pytest
 
 
 def _random_config(rng: random.Random):
