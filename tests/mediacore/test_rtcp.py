@@ -495,3 +495,54 @@ def test_tshark_decodes_what_we_build(tmp_path: Path):
     assert values["rtcp.padding.count"] == "4"
     assert values["rtcp.length_check"] in ("True", "1")
     assert values["_ws.expert"] == ""  # no malformed-packet or length warnings
+
+
+# ---------------------------------------------------------------- a real peer: baresip 1.0.0
+
+BARESIP = Path(__file__).resolve().parents[1] / "fuzz" / "corpus" / "fuzz_rtcp"
+# Capture times (Unix microseconds, tshark on lo) of datagrams 3, 4 and 5 below: inputs for the RTT checks.
+T3_US, T4_US, T5_US = 1795331571492219, 1795331571495402, 1795331576492292
+
+
+def _baresip(n: int) -> bytes:
+    return next(BARESIP.glob(f"baresip_{n}_*")).read_bytes()
+
+
+def test_baresip_rtcp_parses_and_reserializes_byte_exact():
+    """Every RTCP datagram of a 10 s baresip-to-baresip call (PCMU, rtcp_mux off), as captured.
+
+    baresip sends an APP "PING"/"PONG" alone and a BYE-first compound at hangup: neither starts
+    with SR/RR, so RFC 3550 A.2 refuses them and reduced_size=True accepts them.
+    """
+    datagrams = [_baresip(n) for n in range(1, 8)]
+    parsed = [rtcp.parse(d, reduced_size=True) for d in datagrams]
+    assert parsed[0] == [App(subtype=0, ssrc=0xB6A6B9E3, name=b"PING", data=b"PONG")]
+    assert parsed[1] == [App(subtype=0, ssrc=0xBEB793AE, name=b"PING", data=b"PONG")]
+    sr, sdes = parsed[2]
+    assert (sr.ssrc, sr.packet_count, sr.octet_count, sr.rtp_timestamp) == (0xB6A6B9E3, 250, 40000, 58672)
+    assert sr.reports == (ReportBlock(ssrc=0xBEB793AE, highest_sequence=11688, jitter=4),)
+    assert sdes.chunks[0].get(SdesType.CNAME) == b"sip:rb@127.0.0.1:5192"
+    assert parsed[5][0] == Goodbye(sources=(0xBEB793AE,), reason=b"Adjo")
+    for n in (1, 2, 6, 7):
+        with pytest.raises(ValueError, match="does not start with SR or RR"):
+            rtcp.parse(datagrams[n - 1])
+    for n in (3, 4, 5):
+        assert rtcp.parse(datagrams[n - 1]) == parsed[n - 1]
+    assert [rtcp.serialize(p, reduced_size=True) for p in parsed] == datagrams
+
+
+def test_baresip_report_blocks_give_a_loopback_round_trip_time():
+    sr_b = rtcp.parse(_baresip(3))[0]
+    sr_a, _ = rtcp.parse(_baresip(4))
+    block = sr_a.reports[0]  # a's report about b, answering SR 3
+    assert block.ssrc == sr_b.ssrc and block.last_sr == rtcp.ntp_middle32(sr_b.ntp_timestamp)
+    # A - LSR - DLSR with A the capture time of datagram 4: well under a millisecond on loopback.
+    rtt = rtcp.round_trip_time(rtcp.ntp_from_unix_ns(T4_US * 1000), block)
+    assert rtt is not None and 0 <= rtt < 0.001
+    # baresip's NTP clock is the capture clock: SR 3's timestamp is within 1 ms of its capture.
+    assert abs(rtcp.unix_ns_from_ntp(sr_b.ntp_timestamp) - T3_US * 1000) < 1_000_000
+    # b's next SR reports on a's SR 4 five seconds later: A - LSR - DLSR is ~0 again (signed here).
+    block_b = rtcp.parse(_baresip(5))[0].reports[0]
+    a_mid = rtcp.ntp_middle32(rtcp.ntp_from_unix_ns(T5_US * 1000))
+    signed = (a_mid - block_b.last_sr - block_b.delay_since_last_sr + 2**31) % 2**32 - 2**31
+    assert abs(signed) < 66  # 1 ms in 1/65536 s

@@ -360,3 +360,167 @@ def test_bad_arguments_raise_valueerror():
         s.on_packets([1, 2], [0], [0, 0])
     with pytest.raises(ValueError, match="clock_rate must be in"):
         SendStats(1, 0)
+
+
+# ---------------------------------------------------------------- a real peer: baresip
+
+BARESIP_CONFIG = """\
+poll_method epoll
+sip_listen 127.0.0.1:{sip}
+call_local_timeout 120
+call_max_calls 4
+audio_path /usr/share/baresip
+audio_source aufile,{wav}
+audio_player aubridge,nil
+audio_alert aubridge,nil
+ausrc_srate 8000
+auplay_srate 8000
+ausrc_channels 1
+auplay_channels 1
+audio_level no
+ausrc_format s16
+auplay_format s16
+auenc_format s16
+audec_format s16
+audio_buffer 20-160
+rtp_ports {rtp_min}-{rtp_max}
+rtcp_mux no
+jitter_buffer_delay 5-10
+rtp_stats yes
+rtp_timeout 0
+net_interface 127.0.0.1
+dns_server 127.0.0.1:53
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module aubridge.so
+module_tmp uuid.so
+module_tmp account.so
+module_app menu.so
+"""
+SIP_A, SIP_B, RTP_A, RTP_B = 5190, 5192, (11100, 11119), (11120, 11139)
+
+
+def _baresip_dir(root: Path, name: str, sip: int, rtp_range: tuple[int, int], wav: Path) -> Path:
+    d = root / name
+    d.mkdir()
+    (d / "config").write_text(
+        BARESIP_CONFIG.format(sip=sip, wav=wav, rtp_min=rtp_range[0], rtp_max=rtp_range[1])
+    )
+    (d / "accounts").write_text(
+        f"<sip:{name}@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs=pcmu;ptime=20\n"
+    )
+    (d / "contacts").write_text("")
+    return d
+
+
+@pytest.mark.peers
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which("baresip") and shutil.which("tshark")), reason="needs baresip and tshark"
+)
+def test_our_report_blocks_match_what_baresip_reports(tmp_path, speech_8k):
+    """Capture a baresip-to-baresip call on lo; replay the caller's RTP and SRs into ReceiveStats
+    and compare with the report blocks the callee sent about that same stream."""
+    import time
+    import wave
+
+    from mediacore import rtcp
+    from mediacore.rtp import is_rtcp
+
+    wav = tmp_path / "speech.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(speech_8k.tobytes() * 2)  # about 12 s: two SR intervals (5 s each)
+    a = _baresip_dir(tmp_path, "a", SIP_A, RTP_A, wav)
+    b = _baresip_dir(tmp_path, "b", SIP_B, RTP_B, wav)
+    cap = tmp_path / "call.pcap"
+    tshark = subprocess.Popen(
+        [
+            "tshark",
+            "-i",
+            "lo",
+            "-f",
+            f"udp portrange {RTP_A[0]}-{RTP_B[1]}",
+            "-w",
+            str(cap),
+            "-a",
+            "duration:30",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    callee = None
+    try:
+        deadline = time.monotonic() + 15
+        while not cap.exists() and time.monotonic() < deadline:  # tshark creates the file when capturing
+            time.sleep(0.1)
+        callee = subprocess.Popen(
+            ["baresip", "-f", str(b)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        # The call lasts as long as the speech file, then the caller hangs up.
+        subprocess.run(
+            ["baresip", "-f", str(a), "-e", f"/dial sip:b@127.0.0.1:{SIP_B}", "-t", "15"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        time.sleep(0.5)
+    finally:
+        if callee is not None:
+            callee.terminate()
+            callee.wait(timeout=10)
+        tshark.terminate()
+        tshark.wait(timeout=20)
+    datagrams = udp_datagrams(cap)
+    # baresip picks its ports inside each range; tell the streams apart by range and RFC 5761 type.
+    from_a = [d for d in datagrams if RTP_A[0] <= d.src[1] <= RTP_A[1]]
+    from_b = [d for d in datagrams if RTP_B[0] <= d.src[1] <= RTP_B[1]]
+    a_rtp = [d for d in from_a if not is_rtcp(d.payload)]
+    a_rtcp = [d for d in from_a if is_rtcp(d.payload)]
+    b_rtcp = [d for d in from_b if is_rtcp(d.payload)]
+    assert len(a_rtp) > 200, f"only {len(a_rtp)} RTP packets captured from the caller"
+    # Events in capture order: the caller's RTP and SRs into our stats; at each SR/RR of the
+    # callee, compare its block about the caller with ours.
+    events = sorted(
+        [(d.time, "rtp", d) for d in a_rtp]
+        + [(d.time, "a", d) for d in a_rtcp]
+        + [(d.time, "b", d) for d in b_rtcp],
+        key=lambda e: e[0],
+    )
+    ssrc = RtpPacket.parse(a_rtp[0].payload).ssrc
+    ours = ReceiveStats(ssrc, 8000)
+    compared = 0
+    for t, kind, d in events:
+        now = round(t * 1e6) * 1000
+        if kind == "rtp":
+            p = RtpPacket.parse(d.payload)
+            ours.on_packet(p.sequence_number, p.timestamp, now, len(p.payload))
+            continue
+        packets = rtcp.parse(d.payload, reduced_size=True)  # baresip's PING APP and BYE-first compounds
+        if kind == "a":
+            for sr in (p for p in packets if isinstance(p, rtcp.SenderReport)):
+                ours.on_sender_report(sr.ntp_timestamp, now)
+            continue
+        for report in (p for p in packets if isinstance(p, (rtcp.SenderReport, rtcp.ReceiverReport))):
+            theirs = next(blk for blk in report.reports if blk.ssrc == ssrc)
+            mine = ours.report_block(now)
+            assert mine.highest_sequence == theirs.highest_sequence
+            assert (mine.fraction_lost, mine.cumulative_lost) == (
+                theirs.fraction_lost,
+                theirs.cumulative_lost,
+            )
+            assert mine.last_sr == theirs.last_sr
+            assert (
+                abs(mine.delay_since_last_sr - theirs.delay_since_last_sr) < 66
+            )  # 1 ms: capture vs socket time
+            assert abs(mine.jitter - theirs.jitter) <= 3  # arrival stamped at capture vs at baresip's socket
+            compared += 1
+    assert compared >= 2  # SRs at about 5 s and 10 s; the second carries LSR/DLSR
