@@ -259,9 +259,49 @@ def _buffer_options(
     )
 
 
+_KINDS = {k.value: k for k in FrameKind}
+_PUT_RESULTS = {r.value: r for r in PutResult}
+_U32 = 2**32 - 1
+_isfinite = math.isfinite
+
+
+def _put(
+    native: Any, seq: Any, timestamp: Any, ssrc: Any, marker: Any, payload: Any, arrival_ms: Any
+) -> PutResult:
+    # Per-packet path: plain ints, bytes and a finite float skip the general checks.
+    if (
+        type(seq) is int
+        and type(timestamp) is int
+        and type(ssrc) is int
+        and type(payload) is bytes
+        and type(arrival_ms) is float
+        and 0 <= seq <= 65535
+        and 0 <= timestamp <= _U32
+        and 0 <= ssrc <= _U32
+        and _isfinite(arrival_ms)
+    ):
+        return _PUT_RESULTS[native.put(seq, timestamp, ssrc, bool(marker), payload, arrival_ms)]
+    return _PUT_RESULTS[
+        native.put(
+            _check_int("seq", seq, 0, 65535),
+            _check_int("timestamp", timestamp, 0, _U32),
+            _check_int("ssrc", ssrc, 0, _U32),
+            bool(marker),
+            _check_payload(payload),
+            _check_time("arrival_ms", arrival_ms),
+        )
+    ]
+
+
+def _now(now_ms: Any) -> float:
+    if type(now_ms) is float and _isfinite(now_ms):
+        return now_ms
+    return _check_time("now_ms", now_ms)
+
+
 def _frame(t: tuple) -> Frame:
     kind, ts64, seq64, samples, marker, payload, next_payload, arrival = t
-    kind = FrameKind(kind)
+    kind = _KINDS[kind]
     has_packet = kind is FrameKind.NORMAL or (kind is FrameKind.CONCEALED and seq64 >= 0)
     return Frame(
         kind=kind,
@@ -361,16 +401,7 @@ class JitterBuffer:
     ) -> PutResult:
         """Add one received packet. Malformed packets (empty, over
         ``max_payload``) are refused with ``PutResult.INVALID`` and counted."""
-        return PutResult(
-            self._native.put(
-                _check_int("seq", seq, 0, 65535),
-                _check_int("timestamp", timestamp, 0, 2**32 - 1),
-                _check_int("ssrc", ssrc, 0, 2**32 - 1),
-                bool(marker),
-                _check_payload(payload),
-                _check_time("arrival_ms", arrival_ms),
-            )
-        )
+        return _put(self._native, seq, timestamp, ssrc, marker, payload, arrival_ms)
 
     def put_packet(self, packet: Any, arrival_ms: float) -> PutResult:
         """Add an RTP packet object (``mediacore.rtp.RtpPacket`` or anything with
@@ -381,7 +412,7 @@ class JitterBuffer:
 
     def get(self, now_ms: float) -> Frame:
         """The next frame to play at ``now_ms``."""
-        return _frame(self._native.get(_check_time("now_ms", now_ms)))
+        return _frame(self._native.get(_now(now_ms)))
 
     def stats(self) -> JitterBufferStats:
         return JitterBufferStats._from_native(self._native.stats())
@@ -560,16 +591,7 @@ class Playout:
         self, seq: int, timestamp: int, ssrc: int, marker: bool, payload: bytes, arrival_ms: float
     ) -> PutResult:
         """Add one received packet (see :meth:`JitterBuffer.put`)."""
-        return PutResult(
-            self._native.put(
-                _check_int("seq", seq, 0, 65535),
-                _check_int("timestamp", timestamp, 0, 2**32 - 1),
-                _check_int("ssrc", ssrc, 0, 2**32 - 1),
-                bool(marker),
-                _check_payload(payload),
-                _check_time("arrival_ms", arrival_ms),
-            )
-        )
+        return _put(self._native, seq, timestamp, ssrc, marker, payload, arrival_ms)
 
     def put_packet(self, packet: Any, arrival_ms: float) -> PutResult:
         return self.put(
@@ -579,10 +601,10 @@ class Playout:
     def tick(self, now_ms: float, out: np.ndarray | None = None) -> PlayoutFrame:
         """Play one frame at ``now_ms``; ``out=`` (int16, ``frame_samples`` long)
         saves the allocation."""
-        now_ms = _check_time("now_ms", now_ms)
+        now_ms = _now(now_ms)
         if out is None:
             kind, pcm = self._native.tick(now_ms)
-            return PlayoutFrame(FrameKind(kind), pcm)
+            return PlayoutFrame(_KINDS[kind], pcm)
         if (
             not isinstance(out, np.ndarray)
             or out.dtype != np.int16
@@ -594,7 +616,7 @@ class Playout:
             raise ValueError(f"out has {out.shape[0]} samples, need {self.frame_samples}")
         if not out.flags.writeable:
             raise ValueError("out is read-only")
-        return PlayoutFrame(FrameKind(self._native.tick_into(now_ms, out)), out)
+        return PlayoutFrame(_KINDS[self._native.tick_into(now_ms, out)], out)
 
     def stats(self) -> JitterBufferStats:
         return JitterBufferStats._from_native(self._native.stats())
