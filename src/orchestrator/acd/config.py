@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from types import MappingProxyType
 
@@ -199,6 +199,44 @@ class EscalationStep:
         """Offer the caller a callback (the IVR plays "press 1 to be called back")."""
         return cls(after=after, action="offer-callback")
 
+    @classmethod
+    def from_dict(cls, data: Mapping, where: str = "escalation") -> EscalationStep:
+        """A step as written in TOML: ``{after = 30, widen = {billing = 2}}``, ``{after = 60, priority = 1}``,
+        ``{after = 90, offer_callback = true}``, ``{after = 300, overflow = "sales"}``,
+        ``{after = 600, voicemail = "box"}``, ``{after = 600, exit = "extension:100"}``,
+        ``{after = 45, max_penalty = 2}`` (``widen`` and ``max_penalty`` may go together).
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: a step is a table, got {data!r}")
+        d = dict(data)
+        if "after" not in d:
+            raise ValueError(f"{where}.after: every step needs 'after' (seconds)")
+        after = d.pop("after")
+        allowed = {"widen", "max_penalty", "priority", "offer_callback", "overflow", "voicemail", "exit"}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise ValueError(f"{where}.{unknown[0]}: unknown escalation key (one of {sorted(allowed)})")
+        actions = sorted(set(d) - {"max_penalty"} if "widen" in d else set(d))
+        if len(actions) != 1:
+            raise ValueError(f"{where}: give exactly one action, got {sorted(d) or 'none'}")
+        action = actions[0]
+        try:
+            if action in ("widen", "max_penalty"):
+                return cls.widen(after, skills=d.get("widen"), max_penalty=d.get("max_penalty"))
+            if action == "priority":
+                return cls.raise_priority(after, by=d["priority"])
+            if action == "offer_callback":
+                if d["offer_callback"] is not True:
+                    raise ValueError("offer_callback: must be true")
+                return cls.offer_callback(after)
+            if action == "overflow":
+                return cls.overflow(after, d["overflow"])
+            if action == "voicemail":
+                return cls.voicemail(after, d["voicemail"])
+            return cls.exit(after, Destination.parse(d["exit"]))
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
 
 @dataclass(frozen=True, kw_only=True)
 class QueueConfig:
@@ -278,6 +316,33 @@ class QueueConfig:
                 raise ValueError(f"escalation[{i}]: a queue cannot overflow to itself")
         object.__setattr__(self, "escalation", steps)
 
+    @classmethod
+    def from_dict(cls, data: Mapping) -> QueueConfig:
+        """A ``[[queue]]`` table: the field names above; destinations as strings
+        (``"voicemail:support"``, ``"queue:sales"``, ``"hangup:486"``); escalation
+        as a list of tables (see :meth:`EscalationStep.from_dict`).
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"queue: a queue is a table, got {data!r}")
+        d = dict(data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown queue setting")
+        for key in ("on_timeout", "on_full", "on_empty"):
+            if isinstance(d.get(key), str):
+                d[key] = Destination.parse(d[key])
+        if "escalation" in d:
+            steps = d["escalation"]
+            if not isinstance(steps, (list, tuple)):
+                raise ValueError(f"escalation: a list of steps, got {steps!r}")
+            d["escalation"] = tuple(step if isinstance(step, EscalationStep) else
+                                    EscalationStep.from_dict(step, f"escalation[{i}]")
+                                    for i, step in enumerate(steps))
+        if "name" not in d:
+            raise ValueError("name: every queue needs a name")
+        return cls(**d)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AgentConfig:
@@ -310,3 +375,23 @@ class AgentConfig:
             if not devices or not all(isinstance(d, str) and d for d in devices):
                 raise ValueError(f"devices: must be a non-empty list of device names or None, got {self.devices!r}")
             object.__setattr__(self, "devices", devices)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> AgentConfig:
+        """An ``[[agent]]`` table: ``id``, ``skills = {billing = 4}``, ``queues = {support = 0}``
+        (or a list of queue names, penalty 0), ``wrapup``, ``devices = ["9001"]``.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"agent: an agent is a table, got {data!r}")
+        d = dict(data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown agent setting")
+        if isinstance(d.get("queues"), (list, tuple)):
+            d["queues"] = {name: 0 for name in d["queues"]}
+        if isinstance(d.get("devices"), list):
+            d["devices"] = tuple(d["devices"])
+        if "id" not in d:
+            raise ValueError("id: every agent needs an id")
+        return cls(**d)
