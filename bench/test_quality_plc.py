@@ -21,10 +21,12 @@ G.711 coding loss (about 4.0-4.1 for this prompt with no packet loss).
 
 Goal (Media core I): ours beats both baselines at every loss rate, and by at
 least 0.5 MOS over silence at 5% random loss. The test asserts what holds
-(ours above silence everywhere, above repeat at every random loss rate) and
-writes whether each goal was met to bench/results/plc_pesq.json (with the
-plot bench/results/plc_pesq.png); at the last measurement ours did NOT beat
-repeat-last-frame on the bursty channel (see the JSON).
+with room to spare (ours above silence everywhere, above repeat at every
+random loss rate) and writes whether each goal was met to
+bench/results/plc_pesq.json (with the plot bench/results/plc_pesq.png). At
+the last measurement: margin over silence at 5% = 0.50 (at the goal, no
+room); on the bursty channel ours 2.63 vs repeat 2.56 on this prompt, but
+2.99 vs 3.02 on another prompt we tried: not a robust win.
 """
 
 from __future__ import annotations

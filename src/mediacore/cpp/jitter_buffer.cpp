@@ -567,7 +567,10 @@ JitterFrame JitterBuffer::get(double now_ms) noexcept {
       f.kind = FrameKind::Concealed;
       f.timestamp = pts_;
       f.sequence = head;
-      if (next->seq == head + 1 && next->timestamp == pts_ + config_.frame_samples) {
+      // The next packet plays right after this frame (directly, or once the
+      // underrun credit has skipped the rest of the gap): hand it over, so the
+      // concealment can end on it (two-sided PLC, Opus FEC).
+      if (gap - config_.frame_samples <= held_samples_) {
         f.next_payload = store_.payload(next);
         f.next_size = next->size;
       }
