@@ -59,7 +59,9 @@ class JoinRule(str, Enum):
     ``NEVER``: never empty (callers always join and never leave for it).
     ``NO_LOGGED_IN``: empty when no agent able to serve the call is logged in.
     ``NO_STAFFED``: empty when no such agent is *staffed* - logged in, not on
-    break, device registered (ringing, on a call or in wrap-up still counts).
+    break, device registered (ringing, on a call or in wrap-up still counts;
+    a break asked for during a call counts from when it is asked, as that
+    agent will take no more calls).
     """
 
     NEVER = "never"
