@@ -178,7 +178,10 @@ py::bytes rtp_reserialize_many(const py::list& packets) {
     views.push_back(byte_view(packets[i], keep[i], "packet"));
     total += views.back().size;
   }
-  std::vector<std::uint8_t> out(total);
+  // Re-serializing gives each packet's own length back, so the result is
+  // written straight into one bytes object of the total size.
+  py::bytes result(nullptr, total);
+  auto* out = reinterpret_cast<std::uint8_t*>(PyBytes_AS_STRING(result.ptr()));
   int status = rtp::kOk;
   std::size_t written = 0;
   {
@@ -204,7 +207,7 @@ py::bytes rtp_reserialize_many(const py::list& packets) {
       s.payload = v.payload;
       s.payload_size = v.payload_size;
       s.padding_size = v.padding_size;
-      const std::ptrdiff_t n = rtp::serialize(s, out.data() + written, out.size() - written);
+      const std::ptrdiff_t n = rtp::serialize(s, out + written, total - written);
       if (n < 0) {
         status = static_cast<int>(n);
         break;
@@ -213,7 +216,8 @@ py::bytes rtp_reserialize_many(const py::list& packets) {
     }
   }
   if (status != rtp::kOk) raise_rtp(status);
-  return as_bytes(out.data(), written);
+  if (written != total) raise_rtp(rtp::kBufferTooSmall);  // cannot happen: sizes are preserved
+  return result;
 }
 
 
