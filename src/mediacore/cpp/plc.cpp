@@ -110,9 +110,11 @@ void G711Plc::conceal_before(const std::int16_t* next, std::size_t next_n, std::
                              std::size_t n) noexcept {
   if (!out) return;
   conceal(out, n);
-  const int hi = std::min(max_pitch_, static_cast<int>(next_n / 2));
+  // The next frame's period: compare its start with itself one lag later,
+  // over at least 5 ms, for lags up to the longest pitch the frame allows.
+  const int min_window = rate_ / 200;
+  const int hi = std::min(max_pitch_, static_cast<int>(next_n) - min_window);
   if (!next || n == 0 || hi < min_pitch_) return;
-  // The next frame's period: compare its start with itself one lag later.
   const int window = std::min(window_, static_cast<int>(next_n) - hi);
   const stretch::Period p = stretch::find_period(next, next, +1, window, min_pitch_, hi, 2 * (rate_ / 8000));
   const int period = p.lag > 0 ? p.lag : hi;
