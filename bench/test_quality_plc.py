@@ -20,13 +20,13 @@ The reference for PESQ is the original speech, so every score includes the
 G.711 coding loss (about 4.0-4.1 for this prompt with no packet loss).
 
 Goal (Media core I): ours beats both baselines at every loss rate, and by at
-least 0.5 MOS over silence at 5% random loss. The test asserts what holds
-with room to spare (ours above silence everywhere, above repeat at every
-random loss rate) and writes whether each goal was met to
-bench/results/plc_pesq.json (with the plot bench/results/plc_pesq.png). At
-the last measurement: margin over silence at 5% = 0.50 (at the goal, no
-room); on the bursty channel ours 2.63 vs repeat 2.56 on this prompt, but
-2.99 vs 3.02 on another prompt we tried: not a robust win.
+least 0.5 MOS over silence at 5% random loss. The test asserts the goals
+that hold with room to spare (ours above silence everywhere, above repeat at
+every random loss rate, >= 0.5 over silence at 5%) and writes all goals to
+bench/results/plc_pesq.json (plot: bench/results/plc_pesq.png). At the last
+measurement the margin at 5% was 0.58; on the bursty channel ours led repeat
+by 0.08 on this prompt but tied it (3.01 vs 3.02) on another prompt we
+tried, so that one is recorded, not asserted.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def test_plc_pesq_against_silence_and_repeat(speech):
         assert summary[cname]["ours"]["median"] > summary[cname]["appendix-I"]["median"] - 0.02, cname
     for cname in ("3%", "5%", "10%"):
         assert summary[cname]["ours"]["median"] > summary[cname]["repeat"]["median"], cname
-    assert goals["margin over silence at 5% (goal 0.5)"] > 0.4
+    assert goals["margin over silence at 5% (goal 0.5)"] >= 0.5
 
 
 def _plot(summary: dict) -> None:
