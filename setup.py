@@ -101,6 +101,7 @@ setup(
         "opuslib>=3.0.1",
         "webrtcvad>=2.0.10",
         "pyyaml>=6.0",
+        "sortedcontainers>=2.4",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "pytest-benchmark>=4", "pesq", "scipy"],
