@@ -223,7 +223,7 @@ class MixerMachine(RuleBasedStateMachine):
 
 
 TestMixerMatchesModel = MixerMachine.TestCase
-TestMixerMatchesModel.settings = settings(max_examples=150, stateful_step_count=30, deadline=None,
+TestMixerMatchesModel.settings = settings(max_examples=100, stateful_step_count=30, deadline=None,
                                           suppress_health_check=[HealthCheck.too_slow])
 
 
