@@ -138,23 +138,30 @@ const char* validate(const EncoderSettings& s) noexcept {
 
 // ---------------------------------------------------------------- encoder
 
+namespace {
+::OpusEncoder* libopus(void* p) { return static_cast<::OpusEncoder*>(p); }
+::OpusDecoder* libopus_dec(void* p) { return static_cast<::OpusDecoder*>(p); }
+}  // namespace
+
 OpusEncoder::OpusEncoder(const opus::EncoderSettings& settings) : settings_(settings) {
   if (const char* why = opus::validate(settings)) throw std::invalid_argument(why);
   int err = OPUS_OK;
-  enc_ = opus_encoder_create(settings.sample_rate, settings.channels, opus::to_libopus(settings.application), &err);
-  if (enc_ == nullptr || err != OPUS_OK) {
+  ::OpusEncoder* enc = opus_encoder_create(settings.sample_rate, settings.channels,
+                                           opus::to_libopus(settings.application), &err);
+  enc_ = enc;
+  if (enc == nullptr || err != OPUS_OK) {
     throw std::invalid_argument(std::string("libopus refused the encoder: ") + opus_strerror(err));
   }
   const bool ok = set_bitrate(settings.bitrate) && set_complexity(settings.complexity) &&
                   set_packet_loss_percent(settings.packet_loss_percent) && set_fec(settings.fec) &&
                   set_dtx(settings.dtx) && set_cbr(settings.cbr) && set_max_bandwidth(settings.max_bandwidth);
   if (!ok) {
-    opus_encoder_destroy(enc_);
+    opus_encoder_destroy(enc);
     throw std::invalid_argument("libopus refused an encoder setting");
   }
 }
 
-OpusEncoder::~OpusEncoder() { opus_encoder_destroy(enc_); }
+OpusEncoder::~OpusEncoder() { opus_encoder_destroy(libopus(enc_)); }
 
 int OpusEncoder::encode(const std::int16_t* pcm, std::size_t samples, std::uint8_t* out,
                         std::size_t capacity) noexcept {
@@ -166,7 +173,7 @@ int OpusEncoder::encode(const std::int16_t* pcm, std::size_t samples, std::uint8
     return -1;
   }
   const auto room = static_cast<opus_int32>(std::min(capacity, opus::kMaxPacketBytes));
-  const int n = opus_encode(enc_, pcm, static_cast<int>(samples), out, room);
+  const int n = opus_encode(libopus(enc_), pcm, static_cast<int>(samples), out, room);
   if (n < 0) {
     ++stats_.rejected_frames;
     return -1;
@@ -177,62 +184,62 @@ int OpusEncoder::encode(const std::int16_t* pcm, std::size_t samples, std::uint8
   return n;
 }
 
-void OpusEncoder::reset() noexcept { opus_encoder_ctl(enc_, OPUS_RESET_STATE); }
+void OpusEncoder::reset() noexcept { opus_encoder_ctl(libopus(enc_), OPUS_RESET_STATE); }
 
 bool OpusEncoder::set_bitrate(int bitrate) noexcept {
   if (!opus::valid_bitrate(bitrate)) return false;
-  if (opus_encoder_ctl(enc_, OPUS_SET_BITRATE(bitrate == 0 ? OPUS_AUTO : bitrate)) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_BITRATE(bitrate == 0 ? OPUS_AUTO : bitrate)) != OPUS_OK) return false;
   settings_.bitrate = bitrate;
   return true;
 }
 
 bool OpusEncoder::set_complexity(int complexity) noexcept {
   if (complexity < 0 || complexity > 10) return false;
-  if (opus_encoder_ctl(enc_, OPUS_SET_COMPLEXITY(complexity)) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_COMPLEXITY(complexity)) != OPUS_OK) return false;
   settings_.complexity = complexity;
   return true;
 }
 
 bool OpusEncoder::set_packet_loss_percent(int percent) noexcept {
   if (percent < 0 || percent > 100) return false;
-  if (opus_encoder_ctl(enc_, OPUS_SET_PACKET_LOSS_PERC(percent)) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_PACKET_LOSS_PERC(percent)) != OPUS_OK) return false;
   settings_.packet_loss_percent = percent;
   return true;
 }
 
 bool OpusEncoder::set_fec(bool on) noexcept {
-  if (opus_encoder_ctl(enc_, OPUS_SET_INBAND_FEC(on ? 1 : 0)) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_INBAND_FEC(on ? 1 : 0)) != OPUS_OK) return false;
   settings_.fec = on;
   return true;
 }
 
 bool OpusEncoder::set_dtx(bool on) noexcept {
-  if (opus_encoder_ctl(enc_, OPUS_SET_DTX(on ? 1 : 0)) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_DTX(on ? 1 : 0)) != OPUS_OK) return false;
   settings_.dtx = on;
   return true;
 }
 
 bool OpusEncoder::set_cbr(bool on) noexcept {
-  if (opus_encoder_ctl(enc_, OPUS_SET_VBR(on ? 0 : 1)) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_VBR(on ? 0 : 1)) != OPUS_OK) return false;
   settings_.cbr = on;
   return true;
 }
 
 bool OpusEncoder::set_max_bandwidth(opus::Bandwidth bandwidth) noexcept {
   if (!opus::valid_bandwidth(bandwidth)) return false;
-  if (opus_encoder_ctl(enc_, OPUS_SET_MAX_BANDWIDTH(opus::to_libopus(bandwidth))) != OPUS_OK) return false;
+  if (opus_encoder_ctl(libopus(enc_), OPUS_SET_MAX_BANDWIDTH(opus::to_libopus(bandwidth))) != OPUS_OK) return false;
   settings_.max_bandwidth = bandwidth;
   return true;
 }
 
 int OpusEncoder::effective_bitrate() const noexcept {
   opus_int32 bitrate = 0;
-  return opus_encoder_ctl(enc_, OPUS_GET_BITRATE(&bitrate)) == OPUS_OK ? static_cast<int>(bitrate) : -1;
+  return opus_encoder_ctl(libopus(enc_), OPUS_GET_BITRATE(&bitrate)) == OPUS_OK ? static_cast<int>(bitrate) : -1;
 }
 
 int OpusEncoder::lookahead() const noexcept {
   opus_int32 samples = 0;
-  return opus_encoder_ctl(enc_, OPUS_GET_LOOKAHEAD(&samples)) == OPUS_OK ? static_cast<int>(samples) : -1;
+  return opus_encoder_ctl(libopus(enc_), OPUS_GET_LOOKAHEAD(&samples)) == OPUS_OK ? static_cast<int>(samples) : -1;
 }
 
 // ---------------------------------------------------------------- decoder
@@ -241,13 +248,14 @@ OpusDecoder::OpusDecoder(int sample_rate, int channels) : rate_(sample_rate), ch
   if (!opus::valid_rate(sample_rate)) throw std::invalid_argument("sample_rate must be 8000, 16000 or 48000");
   if (channels != 1 && channels != 2) throw std::invalid_argument("channels must be 1 or 2");
   int err = OPUS_OK;
-  dec_ = opus_decoder_create(sample_rate, channels, &err);
-  if (dec_ == nullptr || err != OPUS_OK) {
+  ::OpusDecoder* dec = opus_decoder_create(sample_rate, channels, &err);
+  dec_ = dec;
+  if (dec == nullptr || err != OPUS_OK) {
     throw std::invalid_argument(std::string("libopus refused the decoder: ") + opus_strerror(err));
   }
 }
 
-OpusDecoder::~OpusDecoder() { opus_decoder_destroy(dec_); }
+OpusDecoder::~OpusDecoder() { opus_decoder_destroy(libopus_dec(dec_)); }
 
 int OpusDecoder::samples_in(const std::uint8_t* payload, std::size_t size) const noexcept {
   return opus::packet_samples(payload, size, rate_);
@@ -263,7 +271,7 @@ int OpusDecoder::decode(const std::uint8_t* payload, std::size_t size, std::int1
   if (out == nullptr || static_cast<std::size_t>(n) > capacity) return -1;
   // frame_size = the packet's own duration: libopus then writes exactly n
   // samples per channel and never more.
-  const int got = opus_decode(dec_, payload, static_cast<opus_int32>(size), out, n, 0);
+  const int got = opus_decode(libopus_dec(dec_), payload, static_cast<opus_int32>(size), out, n, 0);
   if (got < 0) {
     ++stats_.corrupt_packets;
     return -1;
@@ -281,7 +289,7 @@ bool OpusDecoder::valid_loss_span(std::size_t samples) const noexcept {
 
 int OpusDecoder::conceal(std::int16_t* out, std::size_t samples) noexcept {
   if (out == nullptr || !valid_loss_span(samples)) return -1;
-  const int got = opus_decode(dec_, nullptr, 0, out, static_cast<int>(samples), 0);
+  const int got = opus_decode(libopus_dec(dec_), nullptr, 0, out, static_cast<int>(samples), 0);
   if (got < 0) return -1;
   ++stats_.concealment_events;
   stats_.concealed_samples += static_cast<std::uint64_t>(got);
@@ -303,7 +311,7 @@ int OpusDecoder::decode_fec(const std::uint8_t* next_payload, std::size_t size, 
     ++stats_.fec_unavailable;
     return -1;
   }
-  const int got = opus_decode(dec_, next_payload, static_cast<opus_int32>(size), out, static_cast<int>(samples), 1);
+  const int got = opus_decode(libopus_dec(dec_), next_payload, static_cast<opus_int32>(size), out, static_cast<int>(samples), 1);
   if (got < 0) {
     ++stats_.corrupt_packets;
     return -1;
@@ -313,11 +321,11 @@ int OpusDecoder::decode_fec(const std::uint8_t* next_payload, std::size_t size, 
   return got;
 }
 
-void OpusDecoder::reset() noexcept { opus_decoder_ctl(dec_, OPUS_RESET_STATE); }
+void OpusDecoder::reset() noexcept { opus_decoder_ctl(libopus_dec(dec_), OPUS_RESET_STATE); }
 
 int OpusDecoder::last_packet_duration() const noexcept {
   opus_int32 samples = 0;
-  return opus_decoder_ctl(dec_, OPUS_GET_LAST_PACKET_DURATION(&samples)) == OPUS_OK ? static_cast<int>(samples) : -1;
+  return opus_decoder_ctl(libopus_dec(dec_), OPUS_GET_LAST_PACKET_DURATION(&samples)) == OPUS_OK ? static_cast<int>(samples) : -1;
 }
 
 // ---------------------------------------------------------------- RFC 7587 fmtp

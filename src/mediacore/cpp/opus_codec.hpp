@@ -24,10 +24,6 @@
 
 #include "codec.hpp"
 
-// libopus's state types, declared as opus.h declares them.
-struct OpusEncoder;
-struct OpusDecoder;
-
 namespace mediacore {
 namespace opus {
 
@@ -137,7 +133,10 @@ class OpusEncoder final : public AudioEncoder {
   const opus::OpusEncoderStats& stats() const noexcept { return stats_; }
 
  private:
-  ::OpusEncoder* enc_ = nullptr;
+  // libopus's ::OpusEncoder, kept opaque so that this header does not put a
+  // second OpusEncoder in the global namespace (code with `using namespace
+  // mediacore` would find two).
+  void* enc_ = nullptr;
   opus::EncoderSettings settings_;
   opus::OpusEncoderStats stats_;
 };
@@ -192,7 +191,7 @@ class OpusDecoder final : public AudioDecoder {
  private:
   bool valid_loss_span(std::size_t samples) const noexcept;
 
-  ::OpusDecoder* dec_ = nullptr;
+  void* dec_ = nullptr;  // libopus's ::OpusDecoder (see OpusEncoder::enc_)
   int rate_;
   int channels_;
   opus::OpusDecoderStats stats_;
