@@ -160,7 +160,7 @@ LegInfo Engine::create_leg(const LegConfig& config) {
   info.rtp_port = leg->sockets.rtp_port;
   info.rtcp_port = static_cast<std::uint16_t>(leg->sockets.rtp_port + 1);
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([l = leg.release()](Worker& wk) {
+  impl_->workers[static_cast<std::size_t>(w)]->call([l = leg.release()](Worker& wk) {
     wk.add_leg(std::unique_ptr<engine::Leg>(l));
   });
   return info;
@@ -172,7 +172,7 @@ void Engine::update_leg(ObjectId leg, const LegConfig& config) {
   impl_->check_open();
   const auto& e = impl_->find(leg, Impl::Kind::Leg, "leg");
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(e.worker)]->post([leg, config](Worker& w) { w.update_leg(leg, config); });
+  impl_->workers[static_cast<std::size_t>(e.worker)]->call([leg, config](Worker& w) { w.update_leg(leg, config); });
 }
 
 void Engine::destroy_leg(ObjectId leg) {
@@ -181,7 +181,7 @@ void Engine::destroy_leg(ObjectId leg) {
   const auto e = impl_->find(leg, Impl::Kind::Leg, "leg");
   impl_->registry.erase(leg);
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(e.worker)]->post([leg](Worker& w) { w.destroy_leg(leg); });
+  impl_->workers[static_cast<std::size_t>(e.worker)]->call([leg](Worker& w) { w.destroy_leg(leg); });
 }
 
 ObjectId Engine::create_room(const RoomOptions& options) {
@@ -196,7 +196,7 @@ ObjectId Engine::create_room(const RoomOptions& options) {
   room->id = impl_->new_id(Impl::Kind::Room, w);
   const ObjectId id = room->id;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([r = room.release()](Worker& wk) {
+  impl_->workers[static_cast<std::size_t>(w)]->call([r = room.release()](Worker& wk) {
     wk.add_room(std::unique_ptr<engine::Room>(r));
   });
   return id;
@@ -214,7 +214,7 @@ ObjectId Engine::bridge(ObjectId a, ObjectId b, const RoomOptions& options) {
   room->id = impl_->new_id(Impl::Kind::Room, w);
   const ObjectId id = room->id;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([r = room.release(), a, b, id](Worker& wk) {
+  impl_->workers[static_cast<std::size_t>(w)]->call([r = room.release(), a, b, id](Worker& wk) {
     wk.add_room(std::unique_ptr<engine::Room>(r));
     wk.join(id, a, true);
     wk.join(id, b, true);
@@ -229,7 +229,7 @@ void Engine::join(ObjectId room, ObjectId leg, bool conference_member) {
   impl_->find(leg, Impl::Kind::Leg, "leg");
   impl_->move_leg(leg, w);
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post(
+  impl_->workers[static_cast<std::size_t>(w)]->call(
       [room, leg, conference_member](Worker& wk) { wk.join(room, leg, conference_member); });
 }
 
@@ -239,7 +239,7 @@ void Engine::leave(ObjectId room, ObjectId leg) {
   const int w = impl_->find(room, Impl::Kind::Room, "room").worker;
   impl_->find(leg, Impl::Kind::Leg, "leg");
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([room, leg](Worker& wk) { wk.leave(room, leg); });
+  impl_->workers[static_cast<std::size_t>(w)]->call([room, leg](Worker& wk) { wk.leave(room, leg); });
 }
 
 void Engine::set_edge(ObjectId room, ObjectId from_leg, ObjectId to_leg, double gain) {
@@ -250,7 +250,7 @@ void Engine::set_edge(ObjectId room, ObjectId from_leg, ObjectId to_leg, double 
   impl_->find(from_leg, Impl::Kind::Leg, "leg");
   impl_->find(to_leg, Impl::Kind::Leg, "leg");
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post(
+  impl_->workers[static_cast<std::size_t>(w)]->call(
       [=](Worker& wk) { wk.set_edge(room, from_leg, to_leg, gain, false); });
 }
 
@@ -259,7 +259,7 @@ void Engine::clear_edge(ObjectId room, ObjectId from_leg, ObjectId to_leg) {
   impl_->check_open();
   const int w = impl_->find(room, Impl::Kind::Room, "room").worker;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([=](Worker& wk) { wk.set_edge(room, from_leg, to_leg, 0, true); });
+  impl_->workers[static_cast<std::size_t>(w)]->call([=](Worker& wk) { wk.set_edge(room, from_leg, to_leg, 0, true); });
 }
 
 void Engine::supervise(ObjectId room, ObjectId supervisor, ObjectId caller, ObjectId agent, int mode) {
@@ -270,7 +270,7 @@ void Engine::supervise(ObjectId room, ObjectId supervisor, ObjectId caller, Obje
   for (ObjectId l : {supervisor, caller, agent}) impl_->find(l, Impl::Kind::Leg, "leg");
   impl_->move_leg(supervisor, w);
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([=](Worker& wk) { wk.supervise(room, supervisor, caller, agent, mode); });
+  impl_->workers[static_cast<std::size_t>(w)]->call([=](Worker& wk) { wk.supervise(room, supervisor, caller, agent, mode); });
 }
 
 void Engine::set_mute(ObjectId room, ObjectId leg, bool muted) {
@@ -278,7 +278,7 @@ void Engine::set_mute(ObjectId room, ObjectId leg, bool muted) {
   impl_->check_open();
   const int w = impl_->find(room, Impl::Kind::Room, "room").worker;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([=](Worker& wk) { wk.set_mute(room, leg, muted); });
+  impl_->workers[static_cast<std::size_t>(w)]->call([=](Worker& wk) { wk.set_mute(room, leg, muted); });
 }
 
 void Engine::destroy_room(ObjectId room) {
@@ -287,7 +287,7 @@ void Engine::destroy_room(ObjectId room) {
   const int w = impl_->find(room, Impl::Kind::Room, "room").worker;
   impl_->registry.erase(room);
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([room](Worker& wk) { wk.destroy_room(room); });
+  impl_->workers[static_cast<std::size_t>(w)]->call([room](Worker& wk) { wk.destroy_room(room); });
 }
 
 ObjectId Engine::play(ObjectId target, const PlaySpec& spec) {
@@ -328,7 +328,7 @@ ObjectId Engine::play(ObjectId target, const PlaySpec& spec) {
   player->id = impl_->new_id(Impl::Kind::Player, w);
   const ObjectId id = player->id;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([target, p = player.release()](Worker& wk) {
+  impl_->workers[static_cast<std::size_t>(w)]->call([target, p = player.release()](Worker& wk) {
     wk.add_player(target, std::unique_ptr<engine::Player>(p));
   });
   return id;
@@ -341,7 +341,7 @@ void Engine::stop_playback(ObjectId player) {
   if (it == impl_->registry.end() || it->second.kind != Impl::Kind::Player) return;  // already finished
   const int w = it->second.worker;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([player](Worker& wk) { wk.stop_player(player, PlaybackEnd::Stopped); });
+  impl_->workers[static_cast<std::size_t>(w)]->call([player](Worker& wk) { wk.stop_player(player, PlaybackEnd::Stopped); });
 }
 
 ObjectId Engine::record(ObjectId target, const RecordSpec& spec) {
@@ -381,7 +381,7 @@ ObjectId Engine::record(ObjectId target, const RecordSpec& spec) {
     impl_->writing.push_back(Impl::Writing{id, recorder, fd, target, rate});
   }
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post([target, t = tap.release()](Worker& wk) {
+  impl_->workers[static_cast<std::size_t>(w)]->call([target, t = tap.release()](Worker& wk) {
     wk.add_recorder(target, std::unique_ptr<engine::RecorderTap>(t));
   });
   return id;
@@ -394,7 +394,7 @@ void recorder_op(Engine::Impl& impl, ObjectId recorder, int op) {
   const int w = impl.find(recorder, Engine::Impl::Kind::Recorder, "recorder").worker;
   if (op == 2) impl.registry.erase(recorder);
   ++impl.commands;
-  impl.workers[static_cast<std::size_t>(w)]->post([recorder, op](Worker& wk) { wk.recorder_control(recorder, op); });
+  impl.workers[static_cast<std::size_t>(w)]->call([recorder, op](Worker& wk) { wk.recorder_control(recorder, op); });
 }
 }  // namespace
 
@@ -412,7 +412,7 @@ void Engine::send_dtmf(ObjectId leg, const std::string& digits, int duration_ms,
   impl_->check_open();
   const int w = impl_->find(leg, Impl::Kind::Leg, "leg").worker;
   ++impl_->commands;
-  impl_->workers[static_cast<std::size_t>(w)]->post(
+  impl_->workers[static_cast<std::size_t>(w)]->call(
       [=](Worker& wk) { wk.send_dtmf(leg, digits, duration_ms, pause_ms); });
 }
 

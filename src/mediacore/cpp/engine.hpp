@@ -11,11 +11,12 @@
 // all recording disk I/O, so a slow disk never stalls a media thread.
 //
 // Control. Every Engine method may be called from any thread. A verb checks
-// its arguments and the object registry synchronously (so a bad id or a full
-// port range is an exception at the call), then posts the work to the owning
-// worker's queue; per-worker queues are FIFO, so verbs on one object apply in
-// the order they were made. Queries (leg_stats, stats) wait for the worker's
-// answer. Nothing here takes the GIL or calls Python.
+// its arguments and the object registry (so a bad id or a full port range is
+// an exception at the call), then hands the work to the owning worker through
+// its command queue and waits until the worker has applied it: when a verb
+// returns, it is in effect (a packet sent after bridge() returns is relayed).
+// The wait is one wake-up of the worker, tens of microseconds; the GIL is
+// released meanwhile. Nothing here takes the GIL or calls Python.
 //
 // Events. Workers append to one bounded queue and signal an eventfd when it
 // goes from empty to non-empty; the consumer (Trio, or a plain thread) waits

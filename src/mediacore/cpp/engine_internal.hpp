@@ -214,6 +214,7 @@ class Worker {
   void stop_player(ObjectId id, PlaybackEnd why);
   void add_recorder(ObjectId target, std::unique_ptr<RecorderTap> tap);
   void recorder_control(ObjectId id, int op);   // 0 pause, 1 resume, 2 stop
+  void stop_recorder(const std::shared_ptr<Recorder>& recorder);
   void send_dtmf(ObjectId leg, const std::string& digits, int duration_ms, int pause_ms);
   LegStats leg_stats(ObjectId id);
   WorkerStats stats();
@@ -282,6 +283,9 @@ class Worker {
   std::vector<std::unique_ptr<RecorderTap>> recorder_store_;
   std::vector<Leg*> tap_legs_;    // legs outside rooms whose input is recorded or scanned for DTMF
   std::vector<Leg*> dtmf_legs_;   // legs sending RFC 4733 events
+  // Recordings whose stop() found the buffer full: retried every tick, while
+  // the writer thread drains.
+  std::vector<std::shared_ptr<Recorder>> pending_stops_;
 
   // Receive batch buffers (recvmmsg), shared by every leg of this worker.
   static constexpr int kBatch = 32;
@@ -447,7 +451,11 @@ struct Engine::Impl {
           e.text = std::string("write failed: ") + std::strerror(errno);
           events.push(std::move(e));
         }
-        if (stopping && !w.recorder->stopped()) w.recorder->stop();
+        if (stopping && !w.recorder->stopped()) {
+          // The media threads have exited, so this thread may end the
+          // recording itself: stop() refuses while the buffer is full.
+          for (int i = 0; i < 1000 && w.recorder->stop() == 1; ++i) w.recorder->drain(w.fd, false);
+        }
         if (w.recorder->stopped()) {
           // Everything queued, final header included, goes out before close.
           while (!w.recorder->complete()) {

@@ -336,7 +336,7 @@ void Worker::destroy_leg(ObjectId id) {
   std::unique_ptr<Leg> l = take_leg(id);
   if (!l) return;
   for (auto& t : l->moving_recorders) {
-    t->recorder->stop();
+    stop_recorder(t->recorder);
     engine_.retire(t->id);
   }
   engine_.ports.release(&l->sockets);
@@ -626,7 +626,10 @@ std::int64_t wallclock_ns() {
 }  // namespace
 
 void Worker::handle_rtcp(Leg* leg, const std::uint8_t* data, std::size_t size, const Address& from, std::int64_t now) {
-  rtcp::CompoundReader reader(data, size);
+  // Reduced-size rules (RFC 5506): real peers send compounds that do not
+  // start with SR/RR (baresip's BYE at hang-up, its APP keep-alives); strict
+  // RFC 3550 A.2 validation would drop them. Every packet is still checked.
+  rtcp::CompoundReader reader(data, size, /*reduced_size=*/true);
   if (reader.validate() != rtcp::kOk) {
     ++leg->stats.rtcp_malformed;
     return;
@@ -1075,12 +1078,16 @@ void Worker::add_recorder(ObjectId target, std::unique_ptr<RecorderTap> tap) {
     r->recorders.push_back(t);
     recompute_room(r);
   } else {
-    t->recorder->stop();
+    stop_recorder(t->recorder);
     engine_.retire(t->id);
     return;
   }
   recorders_[t->id] = t;
   recorder_store_.push_back(std::move(tap));
+}
+
+void Worker::stop_recorder(const std::shared_ptr<Recorder>& recorder) {
+  if (recorder->stop() != 0) pending_stops_.push_back(recorder);
 }
 
 void Worker::recorder_control(ObjectId id, int op) {
@@ -1095,7 +1102,7 @@ void Worker::recorder_control(ObjectId id, int op) {
     t->recorder->resume();
     return;
   }
-  t->recorder->stop();
+  stop_recorder(t->recorder);
   recorders_.erase(it);
   if (t->leg) {
     Leg* l = t->leg;
@@ -1254,6 +1261,11 @@ void Worker::tick(std::int64_t now) {
     scratch_silence_.assign(l->in_frame.size(), 0);
     tap_leg(l, scratch_silence_.data());
   }
+  if (!pending_stops_.empty()) {
+    pending_stops_.erase(std::remove_if(pending_stops_.begin(), pending_stops_.end(),
+                                        [](const std::shared_ptr<Recorder>& r) { return r->stop() == 0; }),
+                         pending_stops_.end());
+  }
   for (std::size_t i = 0; i < dtmf_legs_.size();) {
     if (tick_dtmf_sender(dtmf_legs_[i], now)) {
       ++i;
@@ -1404,6 +1416,8 @@ WorkerStats Worker::stats() {
 }
 
 void Worker::close_all() {
+  // A stop() refused for a full buffer is completed by the writer thread
+  // once this thread has exited (see Engine::Impl::writer_loop).
   for (auto& t : recorder_store_) t->recorder->stop();
   recorder_store_.clear();
   recorders_.clear();
