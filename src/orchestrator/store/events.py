@@ -1,0 +1,222 @@
+"""The event envelope: one row shape for every event the system appends (DESIGN rule 5).
+
+Every producer (the ACD, the B2BUA, the IVR, the recorder, the control
+layer) appends the same envelope, not a table per type:
+
+======== =========================================================================
+seq      global sequence number, gapless, assigned at commit (1, 2, 3...)
+node     the Hotline node that appended it (stable across restarts: crash
+         recovery closes only its own calls)
+at       when it happened, Unix time in seconds (float)
+type     dotted name, the JSON-RPC notification name: ``call.queued``, ``agent.state``
+call     call id, if the event concerns a call (``data["call"]``)
+agent    agent id, if it concerns an agent (``data["agent"]``)
+queue    queue name, if it concerns a queue (``data["queue"]``)
+data     the whole payload as JSON (including ``call``/``agent``/``queue``)
+======== =========================================================================
+
+``call``, ``agent`` and ``queue`` are copies of payload fields, kept as
+indexed columns for the queries reports and ``cdr.query`` make.
+
+An event is appended as any object with ``to_dict()`` (the ACD records of
+:mod:`orchestrator.acd.events`) or a mapping, both in the form
+``{"type": ..., "at": ..., field: value...}``; ``at`` defaults to the time of
+the append. :meth:`StoredEvent.to_dict` gives that form back, so
+``event_from_dict(stored.to_dict())`` rebuilds an ACD record exactly.
+
+Type patterns (``types=["call.*", "agent.state"]``) use ``*`` as "any run of
+characters" and nothing else is special; they are matched the same way in
+SQL (``LIKE``) and in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["StoredEvent", "EventFilter", "encode_event", "type_matcher", "TYPE_RE"]
+
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_PATTERN_RE = re.compile(r"^[a-z0-9_.*]+$")
+_MAX_ID = 200
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One appended event as the log returns it (see the module docstring for the fields)."""
+
+    seq: int
+    node: str
+    at: float
+    type: str
+    call: str | None
+    agent: str | None
+    queue: str | None
+    data: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type": ..., "at": ..., **data}``: the form the event was appended in."""
+        out: dict[str, Any] = {"type": self.type, "at": self.at}
+        out.update(self.data)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form with the envelope (for JSON-RPC notifications and ``hotline ctl --watch``)."""
+        return {"seq": self.seq, "node": self.node, **self.to_dict()}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def _check_keys(value: Any, depth: int = 0) -> None:
+    """json.dumps turns int keys into strings silently; refuse them so a payload reads back equal."""
+    if depth > 32:
+        raise ValueError("nested deeper than 32 levels")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"keys must be strings, got {k!r}")
+            if isinstance(v, (Mapping, list, tuple)):
+                _check_keys(v, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            if isinstance(v, (Mapping, list, tuple)):
+                _check_keys(v, depth + 1)
+
+
+def _id(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID or "\x00" in value:
+        raise ValueError(f"event: {name!r} must be a non-empty string of at most {_MAX_ID} characters "
+                         f"(no NUL), got {value!r}")
+    return value
+
+
+def encode_event(event: Any, now: float | None = None) -> tuple[float, str, str | None, str | None, str | None, str]:
+    """Validate an event and give its row: (at, type, call, agent, queue, data as JSON text).
+
+    Raises ValueError naming what is wrong: no or bad ``type``, ``at`` not a
+    finite number, ``call``/``agent``/``queue`` not strings, a payload that
+    is not JSON (NaN, infinities, non-string keys, objects).
+    """
+    if hasattr(event, "to_dict") and not isinstance(event, Mapping):
+        event = event.to_dict()
+    if not isinstance(event, Mapping):
+        raise ValueError(f"event: expected a mapping or an object with to_dict(), not {type(event).__name__}")
+    kind = event.get("type")
+    if not isinstance(kind, str) or not TYPE_RE.match(kind):
+        raise ValueError(f"event: 'type' must be a dotted lower-case name like 'call.queued', got {kind!r}")
+    at = event.get("at")
+    if at is None:
+        at = time.time() if now is None else now
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+        raise ValueError(f"event: 'at' must be a finite number of seconds, got {at!r}")
+    data = {k: v for k, v in event.items() if k not in ("type", "at")}
+    try:
+        _check_keys(data)
+        text = _dumps(data)
+        text.encode("utf-8")  # lone surrogates cannot be stored by either backend
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"event: {kind} payload is not JSON: {exc}") from None
+    return (float(at), kind, _id(data.get("call"), "call"), _id(data.get("agent"), "agent"),
+            _id(data.get("queue"), "queue"), text)
+
+
+def decode_row(seq: int, node: str, at: float, kind: str, call: str | None, agent: str | None,
+               queue: str | None, data: str | Mapping) -> StoredEvent:
+    """A row as both backends return it -> :class:`StoredEvent`."""
+    payload = json.loads(data) if isinstance(data, (str, bytes)) else dict(data)
+    return StoredEvent(int(seq), node, float(at), kind, call, agent, queue, MappingProxyType(payload))
+
+
+def _check_patterns(types: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if types is None:
+        return None
+    if isinstance(types, str):
+        types = (types,)
+    out = tuple(types)
+    for p in out:
+        if not isinstance(p, str) or not p or not _PATTERN_RE.match(p):
+            raise ValueError(f"types: {p!r} is not a type pattern (lower-case letters, digits, '_', '.', '*')")
+    return out
+
+
+def type_matcher(patterns: Sequence[str] | None):
+    """A predicate on type names for ``patterns`` (None: everything)."""
+    if patterns is None:
+        return lambda kind: True
+    exact = {p for p in patterns if "*" not in p}
+    regexes = [re.compile("^" + ".*".join(re.escape(part) for part in p.split("*")) + "$")
+               for p in patterns if "*" in p]
+    if not regexes:
+        return exact.__contains__
+    return lambda kind: kind in exact or any(r.match(kind) for r in regexes)
+
+
+def like_pattern(pattern: str) -> str:
+    """A type pattern as a SQL ``LIKE ... ESCAPE '\\'`` pattern."""
+    return pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventFilter:
+    """Which events a read or a subscription wants; every given field must match.
+
+    ``types``: type patterns (any may match); ``call``, ``agent``, ``queue``,
+    ``node``: exact values of those envelope fields.
+    """
+
+    types: tuple[str, ...] | None = None
+    call: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    node: str | None = None
+
+    @classmethod
+    def make(cls, *, types: Iterable[str] | str | None = None, call: str | None = None, agent: str | None = None,
+             queue: str | None = None, node: str | None = None) -> EventFilter:
+        """Validated constructor (ValueError says which argument is wrong)."""
+        for name, value in (("call", call), ("agent", agent), ("queue", queue), ("node", node)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name}: must be a string or None, got {value!r}")
+        return cls(types=_check_patterns(types), call=call, agent=agent, queue=queue, node=node)
+
+    def predicate(self):
+        """The same filter as a Python predicate on :class:`StoredEvent` (for the in-memory tail)."""
+        match_type = type_matcher(self.types)
+        call, agent, queue, node = self.call, self.agent, self.queue, self.node
+
+        def accept(e: StoredEvent) -> bool:
+            return (match_type(e.type) and (call is None or e.call == call) and (agent is None or e.agent == agent)
+                    and (queue is None or e.queue == queue) and (node is None or e.node == node))
+        return accept
+
+    def sql(self) -> tuple[list[str], list[Any]]:
+        """WHERE clauses (``?`` placeholders) and their parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.types is not None:
+            exact = [p for p in self.types if "*" not in p]
+            likes = [p for p in self.types if "*" in p]
+            parts = []
+            if exact:
+                parts.append("type IN (" + ",".join("?" * len(exact)) + ")")
+                params.extend(exact)
+            for p in likes:
+                parts.append("type LIKE ? ESCAPE '\\'")
+                params.append(like_pattern(p))
+            clauses.append("(" + " OR ".join(parts) + ")")
+        for column, value in (("call_id", self.call), ("agent", self.agent), ("queue", self.queue),
+                              ("node", self.node)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return clauses, params
