@@ -94,6 +94,8 @@ class Playout:
         time_stretch: bool,
         accelerate_above_ms: float,
         decelerate_below_ms: float,
+        accelerate_speech_above_ms: float,
+        decelerate_speech_below_ms: float,
         use_fec: bool,
     ) -> None: ...
     def put(

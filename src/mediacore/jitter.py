@@ -508,10 +508,12 @@ class Playout:
     16000 or 48000) or, when this build has it, ``"opus"`` (RTP clock 48 kHz,
     PCM at ``sample_rate``). ``time_stretch`` enables acceleration and
     deceleration; ``accelerate_above_ms`` is how far above the target plus one
-    frame the delay must be before samples are removed and
-    ``decelerate_below_ms`` how far below the target before they are
-    inserted; ``use_fec`` uses Opus in-band FEC. Other keyword arguments are
-    those of :class:`JitterBuffer`.
+    frame the delay must be before silence is removed and
+    ``decelerate_below_ms`` how far below the target before silence is
+    inserted; ``accelerate_speech_above_ms`` and ``decelerate_speech_below_ms``
+    are the (wider) margins before pitch periods of voiced speech are removed
+    or repeated, which costs quality; ``use_fec`` uses Opus in-band FEC.
+    Other keyword arguments are those of :class:`JitterBuffer`.
     """
 
     def __init__(
@@ -523,6 +525,8 @@ class Playout:
         time_stretch: bool = True,
         accelerate_above_ms: float = 5.0,
         decelerate_below_ms: float = 0.0,
+        accelerate_speech_above_ms: float = 60.0,
+        decelerate_speech_below_ms: float = 25.0,
         use_fec: bool = True,
         capacity: int = 64,
         max_payload: int = 1500,
@@ -567,6 +571,8 @@ class Playout:
             time_stretch=bool(time_stretch),
             accelerate_above_ms=_check_number("accelerate_above_ms", accelerate_above_ms, 0, 1000),
             decelerate_below_ms=_check_number("decelerate_below_ms", decelerate_below_ms, 0, 1000),
+            accelerate_speech_above_ms=_check_number("accelerate_speech_above_ms", accelerate_speech_above_ms, 0, 1000),
+            decelerate_speech_below_ms=_check_number("decelerate_speech_below_ms", decelerate_speech_below_ms, 0, 1000),
             use_fec=bool(use_fec),
         )
         self.codec = codec

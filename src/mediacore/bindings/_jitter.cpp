@@ -284,7 +284,7 @@ PYBIND11_MODULE(_jitter, mod) {
                        int max_payload, double min_delay_ms, double max_delay_ms, double initial_delay_ms,
                        double quantile, double forget_factor, double reference_window_ms, double margin_ms,
                        double max_hold_ms, bool time_stretch, double accelerate_above_ms, double decelerate_below_ms,
-                       bool use_fec) {
+                       double accelerate_speech_above_ms, double decelerate_speech_below_ms, bool use_fec) {
              PlayoutConfig c;
              c.buffer = make_config(clock_rate, frame_samples, capacity, max_payload, min_delay_ms, max_delay_ms,
                                     initial_delay_ms, quantile, forget_factor, reference_window_ms, margin_ms,
@@ -292,6 +292,8 @@ PYBIND11_MODULE(_jitter, mod) {
              c.time_stretch = time_stretch;
              c.accelerate_above_ms = accelerate_above_ms;
              c.decelerate_below_ms = decelerate_below_ms;
+             c.accelerate_speech_above_ms = accelerate_speech_above_ms;
+             c.decelerate_speech_below_ms = decelerate_speech_below_ms;
              c.use_fec = use_fec;
              return std::make_unique<Playout>(make_decoder(codec, sample_rate), c);
            }),
@@ -299,7 +301,8 @@ PYBIND11_MODULE(_jitter, mod) {
            py::arg("capacity"), py::arg("max_payload"), py::arg("min_delay_ms"), py::arg("max_delay_ms"),
            py::arg("initial_delay_ms"), py::arg("quantile"), py::arg("forget_factor"), py::arg("reference_window_ms"),
            py::arg("margin_ms"), py::arg("max_hold_ms"), py::arg("time_stretch"), py::arg("accelerate_above_ms"),
-           py::arg("decelerate_below_ms"), py::arg("use_fec"))
+           py::arg("decelerate_below_ms"), py::arg("accelerate_speech_above_ms"),
+           py::arg("decelerate_speech_below_ms"), py::arg("use_fec"))
       .def(
           "put",
           [](Playout& p, std::uint16_t seq, std::uint32_t ts, std::uint32_t ssrc, bool marker,

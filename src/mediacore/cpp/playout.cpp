@@ -162,8 +162,10 @@ void Playout::stretch(double now_ms) noexcept {
   stretch::Options o;
   if (margin < target - config_.decelerate_below_ms) {
     o.max_quiet_samples = std::max(1, pcm_frame_ - left % pcm_frame_);
+    o.allow_voiced = margin < target - config_.decelerate_speech_below_ms;
     insert_samples(o);
   } else if (margin >= target + frame_ms + config_.accelerate_above_ms) {
+    o.allow_voiced = margin >= target + frame_ms + config_.accelerate_speech_above_ms;
     const int need = pcm_frame_ + stretch::max_lag(pcm_rate_);
     while (len_ < need && buffer_.next_ready() && len_ + 3 * pcm_frame_ < static_cast<int>(sync_.size())) {
       pull(now_ms);

@@ -93,7 +93,7 @@ int choose_lag(const std::int16_t* in, std::size_t n, int sample_rate, const Opt
     if (o.max_change > 0) limit = std::min(limit, o.max_change);
     return limit;
   }
-  if (hi < lo) return 0;
+  if (hi < lo || !o.allow_voiced) return 0;
   const int step = std::max(1, sample_rate / 4000);
   const Period p = find_period(in, in, +1, hi, lo, hi, step);
   return p.correlation >= o.min_correlation ? p.lag : 0;

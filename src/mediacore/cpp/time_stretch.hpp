@@ -42,6 +42,7 @@ struct Options {
   double quiet_rms = 150.0;       // at or below this RMS the input counts as silence
   int max_quiet_samples = 0;      // how much to cut/insert at once in silence (0: 10 ms)
   int max_change = 0;             // never cut/insert more than this (0: no limit)
+  bool allow_voiced = true;       // false: only silence is cut or inserted (inaudible)
 };
 
 // Removes one pitch period (or, in silence, up to max_quiet_samples) from
