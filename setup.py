@@ -12,6 +12,7 @@ Environment knobs: ``CMAKE_ARGS`` (extra -D options, e.g.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
@@ -45,7 +46,10 @@ class CMakeBuild(build_ext):
         # All modules share one output directory: the mediacore package.
         outdir = Path(self.get_ext_fullpath(self.extensions[0].name)).parent.resolve()
         outdir.mkdir(parents=True, exist_ok=True)
-        tag = f"{sysconfig.get_platform()}-{sys.implementation.cache_tag}"
+        # One CMake tree per interpreter (a venv's, pip's isolated build env's):
+        # sharing one would reconfigure it back and forth between them.
+        interpreter = hashlib.sha256(sys.executable.encode()).hexdigest()[:8]
+        tag = f"{sysconfig.get_platform()}-{sys.implementation.cache_tag}-{interpreter}"
         build_dir = Path(os.environ.get("HOTLINE_BUILD_DIR", ROOT / "build" / f"cmake-{tag}"))
         build_dir.mkdir(parents=True, exist_ok=True)
 
