@@ -24,8 +24,6 @@ so the endpoint's rate limiting can act on it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,8 +65,14 @@ class AuthDecision:
 class Authenticator:
     """Authenticates requests from users and trunks (see the module docs)."""
 
-    def __init__(self, auth: DigestAuth, trunks: TrunkTable | None = None, *,
-                 challenge_status: Literal[401, 407] = 407, check_from: bool = True) -> None:
+    def __init__(
+        self,
+        auth: DigestAuth,
+        trunks: TrunkTable | None = None,
+        *,
+        challenge_status: Literal[401, 407] = 407,
+        check_from: bool = True,
+    ) -> None:
         if not isinstance(auth, DigestAuth):
             raise ValueError("auth: must be a DigestAuth")
         if trunks is not None and not isinstance(trunks, TrunkTable):
@@ -79,9 +83,9 @@ class Authenticator:
         self.trunks = trunks if trunks is not None else TrunkTable()
         self.challenge_status = challenge_status
         self.check_from = check_from
-        self._tag_key = hmac.new(auth.config.secret, b"hotline authenticator to-tag", hashlib.sha256).digest()
-        self._header: Literal["Authorization", "Proxy-Authorization"] = \
+        self._header: Literal["Authorization", "Proxy-Authorization"] = (
             "Proxy-Authorization" if challenge_status == 407 else "Authorization"
+        )
 
     def check(self, request: Request, source: Address, now: float) -> AuthDecision:
         """Authenticate ``request`` received from ``source`` at ``now``."""
@@ -92,9 +96,12 @@ class Authenticator:
             return AuthDecision(Identity("trunk", trunk.name, "address", trunk=trunk))
         verdict = self.auth.verify(request, source.host, now, header=self._header)
         if verdict.outcome in ("challenge", "stale"):
-            headers = self.auth.challenge_headers(now, stale=verdict.outcome == "stale",
-                                                  proxy=self.challenge_status == 407,
-                                                  user_agent=request.headers.get("User-Agent"))
+            headers = self.auth.challenge_headers(
+                now,
+                stale=verdict.outcome == "stale",
+                proxy=self.challenge_status == 407,
+                user_agent=request.headers.get("User-Agent"),
+            )
             return AuthDecision(None, self._response(request, self.challenge_status, headers), verdict.reason)
         if verdict.outcome == "bad":
             return AuthDecision(None, self._response(request, 400, []), verdict.reason)
@@ -104,8 +111,11 @@ class Authenticator:
         assert account is not None
         if account.kind == "trunk":
             found = self.trunks.by_username(account.username)
-            return AuthDecision(Identity("trunk", found.name if found else account.username, "digest",
-                                         account=account, trunk=found))
+            return AuthDecision(
+                Identity(
+                    "trunk", found.name if found else account.username, "digest", account=account, trunk=found
+                )
+            )
         if self.check_from and not self._is_own_identity(request, account):
             self.auth.note_failure(source.host, now, "From is not the authenticated user")
             return AuthDecision(None, self._response(request, 403, []), "From is not the authenticated user")
@@ -147,5 +157,4 @@ class Authenticator:
         return make_response(request, status, to_tag=tag, headers=headers)
 
     def _tag(self, request: Request) -> str:
-        seed = f"{request.headers.get('Call-ID')}\x00{request.headers.get('CSeq')}\x00{request.headers.get('From')}"
-        return hmac.new(self._tag_key, seed.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:16]
+        return self.auth.response_tag(request, "authenticator")

@@ -29,11 +29,18 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline registrar", description="Registrar tools.")
     sub = parser.add_subparsers(dest="command", required=True)
-    ha1 = sub.add_parser("ha1", help="print the HA1 values of an account (password read from stdin or the tty)")
+    ha1 = sub.add_parser(
+        "ha1", help="print the HA1 values of an account (password read from stdin or the tty)"
+    )
     ha1.add_argument("username")
     ha1.add_argument("--realm", required=True, help="the registrar's digest realm")
-    ha1.add_argument("--algorithm", action="append", choices=HA1_ALGORITHMS, dest="algorithms",
-                     help="repeat for several; default: SHA-256 and MD5")
+    ha1.add_argument(
+        "--algorithm",
+        action="append",
+        choices=HA1_ALGORITHMS,
+        dest="algorithms",
+        help="repeat for several; default: SHA-256 and MD5",
+    )
     return parser
 
 

@@ -52,8 +52,9 @@ def canonical_algorithm(algorithm: str) -> str:
     raise ValueError(f"algorithm: {algorithm!r} is not one of {', '.join(HA1_ALGORITHMS)}")
 
 
-def make_ha1s(username: str, realm: str, password: str,
-              algorithms: Iterable[str] = ("SHA-256", "MD5")) -> dict[str, str]:
+def make_ha1s(
+    username: str, realm: str, password: str, algorithms: Iterable[str] = ("SHA-256", "MD5")
+) -> dict[str, str]:
     """The HA1 of ``username`` in ``realm`` for each algorithm: what the configuration stores."""
     if not isinstance(username, str) or not _USERNAME_RE.fullmatch(username):
         raise ValueError("username: must be non-empty, without control characters, quotes or ':'")
@@ -99,7 +100,9 @@ class Account:
                 raise ValueError(f"ha1: {name} HA1 of {self.username!r} must be a hex string")
             text = value.strip().lower()
             if len(text) != _HEX_LENGTH[name] or not _HEX_RE.fullmatch(text):
-                raise ValueError(f"ha1: {name} HA1 of {self.username!r} must be {_HEX_LENGTH[name]} hex digits")
+                raise ValueError(
+                    f"ha1: {name} HA1 of {self.username!r} must be {_HEX_LENGTH[name]} hex digits"
+                )
             clean[name] = text
         object.__setattr__(self, "ha1", clean)
         if isinstance(self.aors, str):
@@ -109,9 +112,16 @@ class Account:
             raise ValueError(f"kind: must be 'user' or 'trunk', not {self.kind!r}")
 
     @classmethod
-    def from_password(cls, username: str, realm: str, password: str, *,
-                      algorithms: Iterable[str] = ("SHA-256", "MD5"), aors: Iterable[str] = (),
-                      kind: Literal["user", "trunk"] = "user") -> Account:
+    def from_password(
+        cls,
+        username: str,
+        realm: str,
+        password: str,
+        *,
+        algorithms: Iterable[str] = ("SHA-256", "MD5"),
+        aors: Iterable[str] = (),
+        kind: Literal["user", "trunk"] = "user",
+    ) -> Account:
         """Hash ``password`` into HA1s now; the account keeps only the HA1s."""
         return cls(username, make_ha1s(username, realm, password, algorithms), tuple(aors), kind)
 
@@ -122,7 +132,8 @@ class Account:
             return None
 
     def __repr__(self) -> str:  # never print secrets, even hashed ones
-        return f"Account({self.username!r}, kind={self.kind!r}, algorithms={sorted(self.ha1)}, aors={self.aors!r})"
+        algorithms = sorted(self.ha1)
+        return f"Account({self.username!r}, kind={self.kind!r}, algorithms={algorithms}, aors={self.aors!r})"
 
 
 class Directory:
@@ -162,9 +173,14 @@ class Directory:
         return iter(self._accounts.values())
 
 
-def accounts_from_config(entries: Iterable[Mapping[str, Any]], realm: str, *,
-                         algorithms: Iterable[str] = ("SHA-256", "MD5"),
-                         kind: Literal["user", "trunk"] = "user", where: str = "account") -> list[Account]:
+def accounts_from_config(
+    entries: Iterable[Mapping[str, Any]],
+    realm: str,
+    *,
+    algorithms: Iterable[str] = ("SHA-256", "MD5"),
+    kind: Literal["user", "trunk"] = "user",
+    where: str = "account",
+) -> list[Account]:
     """Accounts from configuration tables (TOML ``[[agent]]``-style dicts).
 
     Each entry has ``username`` and either HA1s (``ha1_sha256``, ``ha1_md5``,
@@ -195,8 +211,9 @@ def accounts_from_config(entries: Iterable[Mapping[str, Any]], realm: str, *,
             if password is not None:
                 if not isinstance(password, str) or not password:
                     raise ValueError("password: must be a non-empty string")
-                account = Account.from_password(username, realm, password, algorithms=algorithms, aors=aors,
-                                                kind=kind)
+                account = Account.from_password(
+                    username, realm, password, algorithms=algorithms, aors=aors, kind=kind
+                )
             elif ha1:
                 account = Account(username, ha1, tuple(aors), kind)
             else:

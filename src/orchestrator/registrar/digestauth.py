@@ -77,8 +77,13 @@ class DigestConfig:
             canonical_algorithm(algorithm)  # raises ValueError naming the algorithm
         pairs = []
         for item in self.user_agent_algorithms:
-            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and item[0]
-                    and not isinstance(item[1], str)):
+            if not (
+                isinstance(item, tuple)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and item[0]
+                and not isinstance(item[1], str)
+            ):
                 raise ValueError("user_agent_algorithms: must be (User-Agent prefix, algorithms) pairs")
             offered = tuple(a for a in self.algorithms if a.upper() in {x.upper() for x in item[1]})
             if offered:  # an entry naming nothing we offer is moot (e.g. MD5 switched off)
@@ -136,37 +141,66 @@ class DigestAuth:
             raise ValueError("config: must be a DigestConfig")
         self.directory = directory
         self.config = config
-        self.server = DigestServer(realm=config.realm, secret=config.secret, nonce_lifetime=config.nonce_lifetime,
-                                   algorithms=config.algorithms, qop=config.qop)
+        self.server = DigestServer(
+            realm=config.realm,
+            secret=config.secret,
+            nonce_lifetime=config.nonce_lifetime,
+            algorithms=config.algorithms,
+            qop=config.qop,
+        )
         self.realm = config.realm
-        self.nonces = NonceCounts(lifetime=config.nonce_lifetime, max_nonces=config.max_nonces,
-                                  window=config.nc_window)
-        self.failures = FailureTracker(threshold=config.failure_threshold, window=config.failure_window,
-                                       max_sources=config.max_sources)
+        self.nonces = NonceCounts(
+            lifetime=config.nonce_lifetime, max_nonces=config.max_nonces, window=config.nc_window
+        )
+        self.failures = FailureTracker(
+            threshold=config.failure_threshold, window=config.failure_window, max_sources=config.max_sources
+        )
         self._decoy_key = hmac.new(config.secret, b"hotline decoy HA1", hashlib.sha256).digest()
+        self._tag_key = hmac.new(config.secret, b"hotline to-tag", hashlib.sha256).digest()
         self._counts: Counter[str] = Counter()
         self._by_algorithm: Counter[str] = Counter()
         self._forbidden_reasons: Counter[str] = Counter()
         #: Called with (source host, failures so far) when a source becomes suspicious.
         self.on_suspicious: Callable[[str, int], None] | None = None
 
+    def response_tag(self, request: Request, purpose: str) -> str:
+        """A To tag for our response to ``request`` (RFC 3261 19.3): a keyed hash of the
+        request's Call-ID, CSeq and From, so a retransmission gets the same tag and nobody
+        without the secret can predict one."""
+        headers = request.headers
+        seed = "\x00".join(
+            (purpose, headers.get("Call-ID") or "", headers.get("CSeq") or "", headers.get("From") or "")
+        )
+        return hmac.new(self._tag_key, seed.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[
+            :16
+        ]
+
     # -- challenges ---------------------------------------------------------------------------
-    def challenge_headers(self, now: float, *, stale: bool = False, proxy: bool = False,
-                          user_agent: str | None = None) -> list[tuple[str, str]]:
+    def challenge_headers(
+        self, now: float, *, stale: bool = False, proxy: bool = False, user_agent: str | None = None
+    ) -> list[tuple[str, str]]:
         """One ``WWW-Authenticate`` (or ``Proxy-Authenticate``) header per algorithm, preferred first
         (only those :meth:`DigestConfig.algorithms_for` gives ``user_agent``)."""
         name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
         offered = self.config.algorithms_for(user_agent)
-        return [(name, str(c)) for c in self.server.challenges(now, stale=stale) if c.get("algorithm") in offered]
+        return [
+            (name, str(c)) for c in self.server.challenges(now, stale=stale) if c.get("algorithm") in offered
+        ]
 
     # -- verification -------------------------------------------------------------------------
     def _decoy(self, username: str, algorithm: str) -> str:
         name = canonical_algorithm(algorithm)
         mac = hmac.new(self._decoy_key, f"{name}:{username}".encode(), hashlib.sha512).hexdigest()
-        return mac[:_HEX_LENGTH[name]]
+        return mac[: _HEX_LENGTH[name]]
 
-    def verify(self, request: Request, source_host: str, now: float, *,
-               header: Literal["Authorization", "Proxy-Authorization"] = "Authorization") -> Verdict:
+    def verify(
+        self,
+        request: Request,
+        source_host: str,
+        now: float,
+        *,
+        header: Literal["Authorization", "Proxy-Authorization"] = "Authorization",
+    ) -> Verdict:
         """Check the credentials of ``request`` from ``source_host`` at ``now``."""
         found: list[Account] = []
         unknown: list[str] = []
@@ -197,10 +231,13 @@ class DigestAuth:
         if reason == "nonce was not issued by us":
             return self._verdict("challenge", reason)  # e.g. issued before a restart with a new secret
         # wrong response (wrong password or unknown user), algorithm or qop not offered
-        return self._refuse("wrong credentials" if reason in ("wrong response", "unknown user") else reason,
-                            source_host, now)
+        return self._refuse(
+            "wrong credentials" if reason in ("wrong response", "unknown user") else reason, source_host, now
+        )
 
-    def _accept(self, request: Request, account: Account, source_host: str, now: float, header: str) -> Verdict:
+    def _accept(
+        self, request: Request, account: Account, source_host: str, now: float, header: str
+    ) -> Verdict:
         creds = request.authorization if header == "Authorization" else request.proxy_authorization
         cred = next(c for c in creds if c.scheme.lower() == "digest" and c.get("realm") == self.realm)
         nonce, nc_text = cred.get("nonce") or "", cred.get("nc") or ""
@@ -260,7 +297,15 @@ class DigestAuth:
     def statistics(self, now: float) -> DigestStatistics:
         c = self._counts
         return DigestStatistics(
-            challenges=c["challenges"], accepted=c["accepted"], stale=c["stale"], forbidden=c["forbidden"],
-            bad=c["bad"], replays=c["replays"], unknown_users=c["unknown_users"],
-            accepted_by_algorithm=dict(self._by_algorithm), forbidden_by_reason=dict(self._forbidden_reasons),
-            nonces=self.nonces.statistics(), sources=self.failures.statistics(now))
+            challenges=c["challenges"],
+            accepted=c["accepted"],
+            stale=c["stale"],
+            forbidden=c["forbidden"],
+            bad=c["bad"],
+            replays=c["replays"],
+            unknown_users=c["unknown_users"],
+            accepted_by_algorithm=dict(self._by_algorithm),
+            forbidden_by_reason=dict(self._forbidden_reasons),
+            nonces=self.nonces.statistics(),
+            sources=self.failures.statistics(now),
+        )

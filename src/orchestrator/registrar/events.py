@@ -50,8 +50,12 @@ class RegistrationEvent:
     binding: Binding
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type, "at": self.at, "aor": self.aor,
-                               "binding": self.binding.to_dict()}
+        out: dict[str, Any] = {
+            "type": self.type,
+            "at": self.at,
+            "aor": self.aor,
+            "binding": self.binding.to_dict(),
+        }
         for name in ("reason", "restored"):
             if hasattr(self, name):
                 out[name] = getattr(self, name)

@@ -90,7 +90,9 @@ class NonceCounts:
                 break
             del entries[nonce]
 
-    def check(self, nonce: str, nc: int, issued_at: float, now: float) -> Literal["ok", "replay", "forgotten"]:
+    def check(
+        self, nonce: str, nc: int, issued_at: float, now: float
+    ) -> Literal["ok", "replay", "forgotten"]:
         """Record ``nc`` for ``nonce`` if it was not used before.
 
         ``"replay"``: this count was already accepted (or is older than the
@@ -129,8 +131,13 @@ class NonceCounts:
         return "ok"
 
     def statistics(self) -> NonceCountStatistics:
-        return NonceCountStatistics(nonces=len(self._entries), accepted=self._accepted, replays=self._replays,
-                                    evicted=self._evicted, refused_after_eviction=self._refused)
+        return NonceCountStatistics(
+            nonces=len(self._entries),
+            accepted=self._accepted,
+            replays=self._replays,
+            evicted=self._evicted,
+            refused_after_eviction=self._refused,
+        )
 
 
 class _Source:
@@ -210,6 +217,9 @@ class FailureTracker:
         return sorted(out, key=lambda item: (-item[1], item[0]))
 
     def statistics(self, now: float) -> FailureStatistics:
-        return FailureStatistics(sources=len(self._sources), failures=self._failures,
-                                 suspicious_now=len(self.suspicious_sources(now)),
-                                 flagged_total=self._flagged_total)
+        return FailureStatistics(
+            sources=len(self._sources),
+            failures=self._failures,
+            suspicious_now=len(self.suspicious_sources(now)),
+            flagged_total=self._flagged_total,
+        )

@@ -127,12 +127,19 @@ class Binding:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "aor": self.aor, "contact": str(self.contact), "expires_at": self.expires_at,
-            "call_id": self.call_id, "cseq": self.cseq, "registered_at": self.registered_at,
-            "updated_at": self.updated_at, "q": self.q,
-            "source": None if self.source is None else
-            {"host": self.source.host, "port": self.source.port, "transport": self.source.transport},
-            "user_agent": self.user_agent, "username": self.username,
+            "aor": self.aor,
+            "contact": str(self.contact),
+            "expires_at": self.expires_at,
+            "call_id": self.call_id,
+            "cseq": self.cseq,
+            "registered_at": self.registered_at,
+            "updated_at": self.updated_at,
+            "q": self.q,
+            "source": None
+            if self.source is None
+            else {"host": self.source.host, "port": self.source.port, "transport": self.source.transport},
+            "user_agent": self.user_agent,
+            "username": self.username,
         }
 
     @classmethod
@@ -140,14 +147,21 @@ class Binding:
         """Inverse of :meth:`to_dict` (ValueError on a damaged record)."""
         try:
             source = data.get("source")
-            return cls(aor=str(data["aor"]), contact=parse_name_addr(str(data["contact"]), "Contact"),
-                       expires_at=float(data["expires_at"]), call_id=str(data["call_id"]),
-                       cseq=int(data["cseq"]), registered_at=float(data["registered_at"]),
-                       updated_at=float(data["updated_at"]),
-                       q=None if data.get("q") is None else float(data["q"]),
-                       source=None if source is None else Address(str(source["host"]), int(source["port"]),
-                                                                  str(source["transport"])),
-                       user_agent=data.get("user_agent"), username=data.get("username"))
+            return cls(
+                aor=str(data["aor"]),
+                contact=parse_name_addr(str(data["contact"]), "Contact"),
+                expires_at=float(data["expires_at"]),
+                call_id=str(data["call_id"]),
+                cseq=int(data["cseq"]),
+                registered_at=float(data["registered_at"]),
+                updated_at=float(data["updated_at"]),
+                q=None if data.get("q") is None else float(data["q"]),
+                source=None
+                if source is None
+                else Address(str(source["host"]), int(source["port"]), str(source["transport"])),
+                user_agent=data.get("user_agent"),
+                username=data.get("username"),
+            )
         except (KeyError, TypeError, SipParseError) as exc:
             raise ValueError(f"binding record: {exc}") from None
 
@@ -204,8 +218,13 @@ class Locator:
 class LocationService(Locator):
     """Bindings per AOR, expiry, and the events of every change."""
 
-    def __init__(self, *, store: BindingStore | None = None, max_contacts: int = 10,
-                 on_limit: Literal["reject", "evict-oldest"] = "reject") -> None:
+    def __init__(
+        self,
+        *,
+        store: BindingStore | None = None,
+        max_contacts: int = 10,
+        on_limit: Literal["reject", "evict-oldest"] = "reject",
+    ) -> None:
         if not isinstance(max_contacts, int) or max_contacts < 1:
             raise ValueError("max_contacts: must be an int >= 1")
         if on_limit not in ("reject", "evict-oldest"):
@@ -217,8 +236,19 @@ class LocationService(Locator):
         self._heap: list[tuple[float, int, str, Binding]] = []
         self._seq = itertools.count()
         self._count = 0
-        self._stats = dict.fromkeys(("added", "refreshed", "removed", "expired", "evicted", "out_of_order",
-                                     "over_limit", "store_errors"), 0)
+        self._stats = dict.fromkeys(
+            (
+                "added",
+                "refreshed",
+                "removed",
+                "expired",
+                "evicted",
+                "out_of_order",
+                "over_limit",
+                "store_errors",
+            ),
+            0,
+        )
 
     # -- reading ------------------------------------------------------------------------------
     def lookup(self, aor: str | SipUri, now: float) -> list[Binding]:
@@ -248,15 +278,32 @@ class LocationService(Locator):
     def statistics(self) -> LocationStatistics:
         s = self._stats
         return LocationStatistics(
-            aors=len(self._aors), bindings=self._count, added=s["added"], refreshed=s["refreshed"],
-            removed=s["removed"], expired=s["expired"], evicted=s["evicted"],
-            rejected_out_of_order=s["out_of_order"], rejected_over_limit=s["over_limit"],
-            store_errors=s["store_errors"], pending_expiries=len(self._heap))
+            aors=len(self._aors),
+            bindings=self._count,
+            added=s["added"],
+            refreshed=s["refreshed"],
+            removed=s["removed"],
+            expired=s["expired"],
+            evicted=s["evicted"],
+            rejected_out_of_order=s["out_of_order"],
+            rejected_over_limit=s["over_limit"],
+            store_errors=s["store_errors"],
+            pending_expiries=len(self._heap),
+        )
 
     # -- changing -----------------------------------------------------------------------------
-    def register(self, aor: str, contacts: Sequence[tuple[NameAddr, int]], *, call_id: str, cseq: int,
-                 now: float, source: Address | None = None, user_agent: str | None = None,
-                 username: str | None = None) -> tuple[tuple[Binding, ...], list[RegistrationEvent]]:
+    def register(
+        self,
+        aor: str,
+        contacts: Sequence[tuple[NameAddr, int]],
+        *,
+        call_id: str,
+        cseq: int,
+        now: float,
+        source: Address | None = None,
+        user_agent: str | None = None,
+        username: str | None = None,
+    ) -> tuple[tuple[Binding, ...], list[RegistrationEvent]]:
         """Apply one REGISTER's contacts (``expires`` already negotiated; 0 removes).
 
         Returns the AOR's bindings afterwards and the events; raises
@@ -268,8 +315,11 @@ class LocationService(Locator):
         for contact, expires in contacts:
             if not isinstance(expires, int) or expires < 0:
                 raise ValueError("contacts: expires must be an int >= 0")
-            contact = NameAddr(contact.uri, contact.display_name,
-                               tuple(p for p in contact.params if p[0].lower() != "expires"))
+            contact = NameAddr(
+                contact.uri,
+                contact.display_name,
+                tuple(p for p in contact.params if p[0].lower() != "expires"),
+            )
             unique = [(c, e) for c, e in unique if not _contacts_match(c, contact)]
             unique.append((contact, expires))
 
@@ -281,17 +331,32 @@ class LocationService(Locator):
         origin: list[Binding | None] = list(live)
         changes: list[tuple[str, Binding]] = []
         for contact, expires in unique:
-            index = next((i for i, b in enumerate(slots) if b is not None and _same_binding(contact, b)), None)
+            index = next(
+                (i for i, b in enumerate(slots) if b is not None and _same_binding(contact, b)), None
+            )
             old = origin[index] if index is not None else None
             if old is not None and old.call_id == call_id and cseq <= old.cseq:
                 self._stats["out_of_order"] += 1
-                raise RegistrationRejected(500, "Server Internal Error",
-                                           f"CSeq {cseq} is not above {old.cseq} for a binding of this Call-ID")
+                raise RegistrationRejected(
+                    500,
+                    "Server Internal Error",
+                    f"CSeq {cseq} is not above {old.cseq} for a binding of this Call-ID",
+                )
             if index is None:
                 if expires:
-                    binding = Binding(aor=key, contact=contact, expires_at=now + expires, call_id=call_id,
-                                      cseq=cseq, registered_at=now, updated_at=now, q=_q_value(contact),
-                                      source=source, user_agent=user_agent, username=username)
+                    binding = Binding(
+                        aor=key,
+                        contact=contact,
+                        expires_at=now + expires,
+                        call_id=call_id,
+                        cseq=cseq,
+                        registered_at=now,
+                        updated_at=now,
+                        q=_q_value(contact),
+                        source=source,
+                        user_agent=user_agent,
+                        username=username,
+                    )
                     slots.append(binding)
                     origin.append(None)
                     changes.append(("added", binding))
@@ -302,9 +367,18 @@ class LocationService(Locator):
                 slots[index] = None
                 changes.append(("removed", held))
             else:
-                binding = replace(held, contact=contact, expires_at=now + expires, call_id=call_id, cseq=cseq,
-                                  updated_at=now, q=_q_value(contact), source=source, user_agent=user_agent,
-                                  username=username)
+                binding = replace(
+                    held,
+                    contact=contact,
+                    expires_at=now + expires,
+                    call_id=call_id,
+                    cseq=cseq,
+                    updated_at=now,
+                    q=_q_value(contact),
+                    source=source,
+                    user_agent=user_agent,
+                    username=username,
+                )
                 slots[index] = binding
                 changes.append(("refreshed" if origin[index] is not None else "added", binding))
         # A slot changed twice in one request reports only its last change.
@@ -319,8 +393,11 @@ class LocationService(Locator):
             excess = len(after) - self.max_contacts
             if self.on_limit == "reject" or excess > len(spare):
                 self._stats["over_limit"] += 1
-                raise RegistrationRejected(503, "Too Many Registered Contacts",
-                                           f"at most {self.max_contacts} contacts per address-of-record")
+                raise RegistrationRejected(
+                    503,
+                    "Too Many Registered Contacts",
+                    f"at most {self.max_contacts} contacts per address-of-record",
+                )
             evicted = spare[:excess]
             after = [b for b in after if all(b is not e for e in evicted)]
 
@@ -343,16 +420,20 @@ class LocationService(Locator):
         self._device_events(key, current, after, events, now, "unregistered" if live else "expired")
         return tuple(after), events
 
-    def remove_all(self, aor: str, *, call_id: str, cseq: int,
-                   now: float) -> tuple[tuple[Binding, ...], list[RegistrationEvent]]:
+    def remove_all(
+        self, aor: str, *, call_id: str, cseq: int, now: float
+    ) -> tuple[tuple[Binding, ...], list[RegistrationEvent]]:
         """``Contact: *`` with Expires 0 (RFC 3261 10.3 step 6 and 7)."""
         key = aor_key(aor)
         current = self._aors.get(key, ())
         for b in current:
             if b.expires_at > now and b.call_id == call_id and cseq <= b.cseq:
                 self._stats["out_of_order"] += 1
-                raise RegistrationRejected(500, "Server Internal Error",
-                                           f"CSeq {cseq} is not above {b.cseq} for a binding of this Call-ID")
+                raise RegistrationRejected(
+                    500,
+                    "Server Internal Error",
+                    f"CSeq {cseq} is not above {b.cseq} for a binding of this Call-ID",
+                )
         if not current:
             return (), []
         self._commit(key, ())
@@ -436,8 +517,15 @@ class LocationService(Locator):
             self._heap = [e for e in self._heap if self._current(e)]
             heapq.heapify(self._heap)
 
-    def _device_events(self, key: str, before: Iterable[Binding], after: Sequence[Binding],
-                       events: list[RegistrationEvent], now: float, reason: RemovalReason) -> None:
+    def _device_events(
+        self,
+        key: str,
+        before: Iterable[Binding],
+        after: Sequence[Binding],
+        events: list[RegistrationEvent],
+        now: float,
+        reason: RemovalReason,
+    ) -> None:
         before = tuple(before)
         if not before and after:
             best = min(after, key=lambda b: (-(1.0 if b.q is None else b.q), -b.updated_at))

@@ -38,8 +38,6 @@ outcomes say nothing beyond their status code.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -124,8 +122,13 @@ class RegistrarStatistics:
 
 
 class _Reject(Exception):
-    def __init__(self, status: int, detail: str = "", headers: tuple[tuple[str, str], ...] = (),
-                 reason: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str = "",
+        headers: tuple[tuple[str, str], ...] = (),
+        reason: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -136,7 +139,9 @@ class _Reject(Exception):
 class Registrar:
     """Handles REGISTER requests for ``config.domains`` (pure; see the module docs)."""
 
-    def __init__(self, config: RegistrarConfig, auth: DigestAuth, location: LocationService | None = None) -> None:
+    def __init__(
+        self, config: RegistrarConfig, auth: DigestAuth, location: LocationService | None = None
+    ) -> None:
         if not isinstance(config, RegistrarConfig):
             raise ValueError("config: must be a RegistrarConfig")
         if not isinstance(auth, DigestAuth):
@@ -144,13 +149,16 @@ class Registrar:
         self.config = config
         self.auth = auth
         self.location = location if location is not None else LocationService()
-        self._tag_key = hmac.new(auth.config.secret, b"hotline registrar to-tag", hashlib.sha256).digest()
         self._requests = 0
         self._responses: Counter[int] = Counter()
 
     def statistics(self, now: float) -> RegistrarStatistics:
-        return RegistrarStatistics(requests=self._requests, responses=dict(self._responses),
-                                   location=self.location.statistics(), digest=self.auth.statistics(now))
+        return RegistrarStatistics(
+            requests=self._requests,
+            responses=dict(self._responses),
+            location=self.location.statistics(),
+            digest=self.auth.statistics(now),
+        )
 
     # -- the request ----------------------------------------------------------------------------
     def handle_register(self, request: Request, source: Address, now: float) -> RegisterOutcome:
@@ -169,26 +177,38 @@ class Registrar:
             if star:
                 if expires_header != 0:
                     raise _Reject(400, "Contact: * needs Expires: 0 (RFC 3261 10.2.2)")
-                bindings, events = self.location.remove_all(aor, call_id=request.call_id,
-                                                            cseq=request.cseq.seq, now=now)
+                bindings, events = self.location.remove_all(
+                    aor, call_id=request.call_id, cseq=request.cseq.seq, now=now
+                )
                 granted: list[int] = []
             else:
                 wanted = [(c, self._interval(c, expires_header)) for c in contacts]
                 too_brief = [e for _, e in wanted if 0 < e < self.config.min_expires and e < 3600]
                 if too_brief:
-                    raise _Reject(423, f"expires {min(too_brief)} is below {self.config.min_expires}",
-                                  (("Min-Expires", str(self.config.min_expires)),))
+                    raise _Reject(
+                        423,
+                        f"expires {min(too_brief)} is below {self.config.min_expires}",
+                        (("Min-Expires", str(self.config.min_expires)),),
+                    )
                 granted = [min(e, self.config.max_expires) for _, e in wanted]
                 bindings, events = self.location.register(
-                    aor, [(c, g) for (c, _), g in zip(wanted, granted)], call_id=request.call_id,
-                    cseq=request.cseq.seq, now=now, source=source,
-                    user_agent=request.headers.get("User-Agent"), username=account.username)
+                    aor,
+                    [(c, g) for (c, _), g in zip(wanted, granted)],
+                    call_id=request.call_id,
+                    cseq=request.cseq.seq,
+                    now=now,
+                    source=source,
+                    user_agent=request.headers.get("User-Agent"),
+                    username=account.username,
+                )
         except _Reject as r:
-            return self._outcome(self._response(request, r.status, r.reason, r.headers, r.detail), aor=aor,
-                                 account=account)
+            return self._outcome(
+                self._response(request, r.status, r.reason, r.headers, r.detail), aor=aor, account=account
+            )
         except RegistrationRejected as r:
-            return self._outcome(self._response(request, r.status_code, r.reason, (), r.detail), aor=aor,
-                                 account=account)
+            return self._outcome(
+                self._response(request, r.status_code, r.reason, (), r.detail), aor=aor, account=account
+            )
         return self._outcome(self._ok(request, bindings, granted, now), events, aor, account, bindings)
 
     # -- steps ----------------------------------------------------------------------------------
@@ -238,8 +258,15 @@ class Registrar:
             assert verdict.account is not None
             return verdict.account
         if verdict.outcome in ("challenge", "stale"):
-            raise _Reject(401, "", tuple(self.auth.challenge_headers(
-                now, stale=verdict.outcome == "stale", user_agent=request.headers.get("User-Agent"))))
+            raise _Reject(
+                401,
+                "",
+                tuple(
+                    self.auth.challenge_headers(
+                        now, stale=verdict.outcome == "stale", user_agent=request.headers.get("User-Agent")
+                    )
+                ),
+            )
         if verdict.outcome == "bad":
             raise _Reject(400, verdict.reason)
         raise _Reject(403, "")
@@ -257,8 +284,11 @@ class Registrar:
 
     def _may_register(self, account: Account, aor: str) -> bool:
         host = aor.rpartition("@")[2]
-        if account.kind == "user" and self.config.serves(host) \
-                and aor == aor_key(SipUri(host, user=account.username)):
+        if (
+            account.kind == "user"
+            and self.config.serves(host)
+            and aor == aor_key(SipUri(host, user=account.username))
+        ):
             return True
         for allowed in account.aors:
             try:
@@ -280,11 +310,16 @@ class Registrar:
 
     # -- responses ------------------------------------------------------------------------------
     def _to_tag(self, request: Request) -> str:
-        seed = f"{request.headers.get('Call-ID')}\x00{request.headers.get('CSeq')}\x00{request.headers.get('From')}"
-        return hmac.new(self._tag_key, seed.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:16]
+        return self.auth.response_tag(request, "registrar")
 
-    def _response(self, request: Request, status: int, reason: str | None, headers: tuple[tuple[str, str], ...],
-                  detail: str) -> Response:
+    def _response(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None,
+        headers: tuple[tuple[str, str], ...],
+        detail: str,
+    ) -> Response:
         extra = list(headers)
         if detail and status in (400, 500, 503, 423):
             extra.append(("Warning", f"399 hotline {quote(_printable(detail))}"))
@@ -298,10 +333,14 @@ class Registrar:
         except SipParseError:
             return self._to_tag(request)
 
-    def _ok(self, request: Request, bindings: tuple[Binding, ...], granted: list[int], now: float) -> Response:
+    def _ok(
+        self, request: Request, bindings: tuple[Binding, ...], granted: list[int], now: float
+    ) -> Response:
         headers: list[tuple[str, str]] = []
-        live = sorted((b for b in bindings if b.expires_at > now),
-                      key=lambda b: (-(1.0 if b.q is None else b.q), -b.updated_at))
+        live = sorted(
+            (b for b in bindings if b.expires_at > now),
+            key=lambda b: (-(1.0 if b.q is None else b.q), -b.updated_at),
+        )
         for b in live:
             headers.append(("Contact", str(b.contact.with_params(expires=str(b.expires_in(now))))))
         nonzero = [g for g in granted if g > 0]
@@ -313,8 +352,14 @@ class Registrar:
         response.headers.remove("Record-Route")
         return response
 
-    def _outcome(self, response: Response, events: list[RegistrationEvent] | None = None, aor: str | None = None,
-                 account: Account | None = None, bindings: tuple[Binding, ...] = ()) -> RegisterOutcome:
+    def _outcome(
+        self,
+        response: Response,
+        events: list[RegistrationEvent] | None = None,
+        aor: str | None = None,
+        account: Account | None = None,
+        bindings: tuple[Binding, ...] = (),
+    ) -> RegisterOutcome:
         self._responses[response.status_code] += 1
         return RegisterOutcome(response, events or [], aor, account, bindings)
 

@@ -78,8 +78,9 @@ class ServiceStatistics:
 class RegistrarService:
     """Trio driver of a :class:`Registrar` (see the module docs)."""
 
-    def __init__(self, registrar: Registrar, *, sink: EventSink | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, registrar: Registrar, *, sink: EventSink | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         if not isinstance(registrar, Registrar):
             raise ValueError("registrar: must be a Registrar")
         if sink is not None and not callable(sink):
@@ -108,9 +109,11 @@ class RegistrarService:
 
     def handler(self, fallback: Callable[[Any], None] | None = None) -> Callable[[Any], None]:
         """An endpoint handler: REGISTER here, everything else to ``fallback``."""
+
         def handle(incoming: Any) -> None:
             if not self.handle(incoming) and fallback is not None:
                 fallback(incoming)
+
         return handle
 
     def lookup(self, aor: str | SipUri) -> list[Binding]:
@@ -134,9 +137,13 @@ class RegistrarService:
             self._emit(self.location.expire(self.clock()))
 
     def statistics(self) -> ServiceStatistics:
-        return ServiceStatistics(registrar=self.registrar.statistics(self.clock()), handled=self._handled,
-                                 events_emitted=self._emitted, sink_errors=self._sink_errors,
-                                 responses_unsent=self._unsent)
+        return ServiceStatistics(
+            registrar=self.registrar.statistics(self.clock()),
+            handled=self._handled,
+            events_emitted=self._emitted,
+            sink_errors=self._sink_errors,
+            responses_unsent=self._unsent,
+        )
 
     def _emit(self, events: list[RegistrationEvent]) -> None:
         for event in events:

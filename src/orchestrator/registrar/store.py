@@ -63,8 +63,9 @@ class SqliteBindingStore:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS registrar_bindings "
-                         "(aor TEXT PRIMARY KEY, bindings TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS registrar_bindings (aor TEXT PRIMARY KEY, bindings TEXT NOT NULL)"
+        )
 
     def load(self) -> list[Binding]:
         from .location import Binding
@@ -81,8 +82,11 @@ class SqliteBindingStore:
     def save(self, aor: str, bindings: Sequence[Binding]) -> None:
         if bindings:
             text = json.dumps([b.to_dict() for b in bindings], separators=(",", ":"))
-            self._db.execute("INSERT INTO registrar_bindings (aor, bindings) VALUES (?, ?) "
-                             "ON CONFLICT(aor) DO UPDATE SET bindings = excluded.bindings", (aor, text))
+            self._db.execute(
+                "INSERT INTO registrar_bindings (aor, bindings) VALUES (?, ?) "
+                "ON CONFLICT(aor) DO UPDATE SET bindings = excluded.bindings",
+                (aor, text),
+            )
         else:
             self._db.execute("DELETE FROM registrar_bindings WHERE aor = ?", (aor,))
 

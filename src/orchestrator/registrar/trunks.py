@@ -65,8 +65,14 @@ class OutboundCredentials:
             raise ValueError("outbound credentials: need HA1 values or a password")
 
     @classmethod
-    def from_password(cls, username: str, password: str, *, realm: str | None = None,
-                      algorithms: Iterable[str] = ("SHA-256", "MD5")) -> OutboundCredentials:
+    def from_password(
+        cls,
+        username: str,
+        password: str,
+        *,
+        realm: str | None = None,
+        algorithms: Iterable[str] = ("SHA-256", "MD5"),
+    ) -> OutboundCredentials:
         """With ``realm``: hash now and keep only HA1s. Without: keep the password."""
         if realm is None:
             return cls(username, {}, password)
@@ -180,8 +186,9 @@ def best_challenge(challenges: list[AuthHeader], credentials: OutboundCredential
     return None
 
 
-def authorize_retry(request: Request, response: Response, credentials: OutboundCredentials, *, cnonce: str,
-                    nc: int = 1) -> Request | None:
+def authorize_retry(
+    request: Request, response: Response, credentials: OutboundCredentials, *, cnonce: str, nc: int = 1
+) -> Request | None:
     """The request to send again after ``response`` (401 or 407) challenged it, or None.
 
     None means: give up and pass the 401/407 on - no challenge we can answer,
@@ -213,14 +220,24 @@ def authorize_retry(request: Request, response: Response, credentials: OutboundC
         return None
     algorithm = challenge.get("algorithm") or "MD5"
     ha1 = credentials.ha1_for(realm, algorithm)
-    creds = authorization_for(challenge, method=request.method, uri=str(request.uri),
-                              username=credentials.username, cnonce=cnonce, nc=nc,
-                              ha1=ha1, password=None if ha1 is not None else credentials.password,
-                              body=request.body)
+    creds = authorization_for(
+        challenge,
+        method=request.method,
+        uri=str(request.uri),
+        username=credentials.username,
+        cnonce=cnonce,
+        nc=nc,
+        ha1=ha1,
+        password=None if ha1 is not None else credentials.password,
+        body=request.body,
+    )
     retry = request.copy()
     retry.headers.remove("Via")
-    kept = [v for v, p in zip(request.headers.get_all(header), previous)
-            if not (p.scheme.lower() == "digest" and p.get("realm") == realm)]
+    kept = [
+        v
+        for v, p in zip(request.headers.get_all(header), previous)
+        if not (p.scheme.lower() == "digest" and p.get("realm") == realm)
+    ]
     retry.headers.remove(header)
     for value in kept:
         retry.headers.add(header, value)

@@ -41,28 +41,50 @@ def fixture(name: str) -> Request:
     return message
 
 
-def make_registrar(*, users: dict[str, str] | None = None, algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
-                   nonce_lifetime: float = 300.0, location: LocationService | None = None,
-                   domains: frozenset[str] = frozenset({REALM, "192.0.2.1"}), realm: str = REALM,
-                   secret: bytes = SECRET, **config) -> Registrar:
+def make_registrar(
+    *,
+    users: dict[str, str] | None = None,
+    algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
+    nonce_lifetime: float = 300.0,
+    location: LocationService | None = None,
+    domains: frozenset[str] = frozenset({REALM, "192.0.2.1"}),
+    realm: str = REALM,
+    secret: bytes = SECRET,
+    **config,
+) -> Registrar:
     users = {"9001": "agent-pw", "9002": "other-pw"} if users is None else users
     directory = Directory(Account.from_password(u, realm, p) for u, p in users.items())
-    auth = DigestAuth(directory, DigestConfig(realm=realm, secret=secret, algorithms=algorithms,
-                                              nonce_lifetime=nonce_lifetime))
+    auth = DigestAuth(
+        directory,
+        DigestConfig(realm=realm, secret=secret, algorithms=algorithms, nonce_lifetime=nonce_lifetime),
+    )
     return Registrar(RegistrarConfig(domains=domains, **config), auth, location)
 
 
 _branches = itertools.count(1)
 
 
-def register(user: str = "9001", *, contacts: list[str] | None = None, expires: int | None = None,
-             call_id: str = "reg-call-1", cseq: int = 1, domain: str = REALM, request_uri: str | None = None,
-             from_user: str | None = None, extra: list[tuple[str, str]] = ()) -> Request:
+def register(
+    user: str = "9001",
+    *,
+    contacts: list[str] | None = None,
+    expires: int | None = None,
+    call_id: str = "reg-call-1",
+    cseq: int = 1,
+    domain: str = REALM,
+    request_uri: str | None = None,
+    from_user: str | None = None,
+    extra: list[tuple[str, str]] = (),
+) -> Request:
     contacts = [f"<sip:{user}@192.0.2.10:5062>"] if contacts is None else contacts
-    headers = [("Via", f"SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-t{next(_branches)};rport"),
-               ("Max-Forwards", "70"),
-               ("From", f"<sip:{from_user or user}@{domain}>;tag=from-{user}"),
-               ("To", f"<sip:{user}@{domain}>"), ("Call-ID", call_id), ("CSeq", f"{cseq} REGISTER")]
+    headers = [
+        ("Via", f"SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-t{next(_branches)};rport"),
+        ("Max-Forwards", "70"),
+        ("From", f"<sip:{from_user or user}@{domain}>;tag=from-{user}"),
+        ("To", f"<sip:{user}@{domain}>"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} REGISTER"),
+    ]
     headers += [("Contact", c) for c in contacts]
     if expires is not None:
         headers.append(("Expires", str(expires)))
@@ -73,8 +95,16 @@ def register(user: str = "9001", *, contacts: list[str] | None = None, expires: 
 class Phone:
     """A softphone's registration client: answers 401s, reuses a nonce with a rising nc."""
 
-    def __init__(self, registrar: Registrar, user: str = "9001", password: str = "agent-pw", *,
-                 source: Address = PHONE, prefer: str | None = None, reuse_nonce: bool = True) -> None:
+    def __init__(
+        self,
+        registrar: Registrar,
+        user: str = "9001",
+        password: str = "agent-pw",
+        *,
+        source: Address = PHONE,
+        prefer: str | None = None,
+        reuse_nonce: bool = True,
+    ) -> None:
         self.registrar = registrar
         self.user = user
         self.password = password
@@ -88,8 +118,15 @@ class Phone:
 
     def _credentials(self, request: Request) -> str:
         self.nc += 1
-        creds = authorization_for(self.challenge, method="REGISTER", uri=str(request.uri), username=self.user,
-                                  password=self.password, cnonce=f"cn{next(self.cnonces)}", nc=self.nc)
+        creds = authorization_for(
+            self.challenge,
+            method="REGISTER",
+            uri=str(request.uri),
+            username=self.user,
+            password=self.password,
+            cnonce=f"cn{next(self.cnonces)}",
+            nc=self.nc,
+        )
         return str(creds)
 
     def _take_challenge(self, response: Response) -> None:

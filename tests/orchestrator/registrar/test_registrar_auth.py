@@ -35,12 +35,25 @@ CARRIER_EDGE = Trunk("carrier-edge", allow=("203.0.113.128/25",))
 ROAMING = Trunk("roaming", inbound=Account.from_password("pbx-b", REALM, "trunk-pw", kind="trunk"))
 
 
-def invite(from_user: str = "9001", to: str = "sip:2000@hotline.example", *, call_id: str = "inv-1",
-           cseq: int = 1, proxy_auth: str | None = None, method: str = "INVITE") -> Request:
-    headers = [("Via", "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-inv1;rport"), ("Max-Forwards", "70"),
-               ("From", f"<sip:{from_user}@{REALM}>;tag=f1"), ("To", f"<{to}>"), ("Call-ID", call_id),
-               ("CSeq", f"{cseq} {method}"), ("Contact", f"<sip:{from_user}@192.0.2.10:5062>"),
-               ("Content-Type", "application/sdp")]
+def invite(
+    from_user: str = "9001",
+    to: str = "sip:2000@hotline.example",
+    *,
+    call_id: str = "inv-1",
+    cseq: int = 1,
+    proxy_auth: str | None = None,
+    method: str = "INVITE",
+) -> Request:
+    headers = [
+        ("Via", "SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-inv1;rport"),
+        ("Max-Forwards", "70"),
+        ("From", f"<sip:{from_user}@{REALM}>;tag=f1"),
+        ("To", f"<{to}>"),
+        ("Call-ID", call_id),
+        ("CSeq", f"{cseq} {method}"),
+        ("Contact", f"<sip:{from_user}@192.0.2.10:5062>"),
+        ("Content-Type", "application/sdp"),
+    ]
     if proxy_auth:
         headers.append(("Proxy-Authorization", proxy_auth))
     return Request(method, to, headers, b"v=0\r\n")
@@ -49,9 +62,13 @@ def invite(from_user: str = "9001", to: str = "sip:2000@hotline.example", *, cal
 @pytest.fixture
 def authenticator():
     trunks = TrunkTable([CARRIER, CARRIER_EDGE, ROAMING])
-    directory = Directory([Account.from_password("9001", REALM, "agent-pw"),
-                           Account.from_password("9002", REALM, "other-pw", aors=(f"sip:sales@{REALM}",)),
-                           *trunks.inbound_accounts()])
+    directory = Directory(
+        [
+            Account.from_password("9001", REALM, "agent-pw"),
+            Account.from_password("9002", REALM, "other-pw", aors=(f"sip:sales@{REALM}",)),
+            *trunks.inbound_accounts(),
+        ]
+    )
     auth = DigestAuth(directory, DigestConfig(realm=REALM, secret=SECRET, failure_threshold=3))
     return Authenticator(auth, trunks)
 
@@ -60,15 +77,26 @@ def answered(authenticator, request, *, user="9001", password="agent-pw", now=T0
     first = authenticator.check(request, PHONE, now)
     assert first.response.status_code == 407
     challenge = next(c for c in first.response.proxy_authenticate if c.get("algorithm") == algorithm)
-    creds = authorization_for(challenge, method=request.method, uri=str(request.uri), username=user,
-                              password=password, cnonce="cn", body=request.body)
+    creds = authorization_for(
+        challenge,
+        method=request.method,
+        uri=str(request.uri),
+        username=user,
+        password=password,
+        cnonce="cn",
+        body=request.body,
+    )
     request.headers.add("Proxy-Authorization", str(creds))
     return request
 
 
 def test_trunk_by_source_address_longest_prefix_and_ipv6(authenticator):
-    for host, name in [("203.0.113.7", "carrier"), ("203.0.113.200", "carrier-edge"),
-                       ("2001:db8:100::5", "carrier"), ("::ffff:203.0.113.9", "carrier")]:
+    for host, name in [
+        ("203.0.113.7", "carrier"),
+        ("203.0.113.200", "carrier-edge"),
+        ("2001:db8:100::5", "carrier"),
+        ("::ffff:203.0.113.9", "carrier"),
+    ]:
         d = authenticator.check(invite("+15551234"), Address(host, 5060), T0)
         assert d.ok and d.identity.kind == "trunk" and d.identity.name == name and d.identity.by == "address"
     d = authenticator.check(invite("+15551234"), Address("198.51.100.1", 5060), T0)
@@ -87,16 +115,18 @@ def test_user_invite_is_challenged_with_407_then_accepted(authenticator):
 
 
 def test_trunk_with_digest_instead_of_addresses(authenticator):
-    d = authenticator.check(answered(authenticator, invite("+15550001"), user="pbx-b", password="trunk-pw"),
-                            PHONE, T0 + 1)
+    d = authenticator.check(
+        answered(authenticator, invite("+15550001"), user="pbx-b", password="trunk-pw"), PHONE, T0 + 1
+    )
     assert d.ok and (d.identity.kind, d.identity.name, d.identity.by) == ("trunk", "roaming", "digest")
 
 
 def test_from_must_be_the_authenticated_user_or_one_of_its_aors(authenticator):
     d = authenticator.check(answered(authenticator, invite("9002"), user="9001"), PHONE, T0 + 1)
     assert d.response.status_code == 403 and d.reason == "From is not the authenticated user"
-    d = authenticator.check(answered(authenticator, invite("sales"), user="9002", password="other-pw"), PHONE,
-                            T0 + 1)
+    d = authenticator.check(
+        answered(authenticator, invite("sales"), user="9002", password="other-pw"), PHONE, T0 + 1
+    )
     assert d.ok and d.identity.name == "9002"
     lax = Authenticator(authenticator.auth, authenticator.trunks, check_from=False)
     assert lax.check(answered(lax, invite("9002"), user="9001"), PHONE, T0 + 1).ok
@@ -107,8 +137,12 @@ def test_refusals_are_uniform_and_feed_the_suspicious_signal(authenticator):
     ghost = authenticator.check(answered(authenticator, invite("7777"), user="7777"), PHONE, T0 + 1).response
     assert wrong.status_code == ghost.status_code == 403
     assert [n for n, _ in wrong.headers] == [n for n, _ in ghost.headers]
-    assert authenticator.check(answered(authenticator, invite(), password="again"), PHONE, T0 + 1).response \
-        .status_code == 403
+    assert (
+        authenticator.check(
+            answered(authenticator, invite(), password="again"), PHONE, T0 + 1
+        ).response.status_code
+        == 403
+    )
     assert authenticator.is_suspicious(PHONE.host, T0 + 2)
     assert authenticator.suspicious_sources(T0 + 2) == [(PHONE.host, 3)]
 
@@ -124,9 +158,19 @@ def test_www_authenticate_flavour(authenticator):
     r = uas.check(invite(), PHONE, T0).response
     assert r.status_code == 401 and len(r.www_authenticate) == 2
     request = invite()
-    request.headers.add("Authorization", str(authorization_for(
-        r.www_authenticate[0], method="INVITE", uri=str(request.uri), username="9001", password="agent-pw",
-        cnonce="c")))
+    request.headers.add(
+        "Authorization",
+        str(
+            authorization_for(
+                r.www_authenticate[0],
+                method="INVITE",
+                uri=str(request.uri),
+                username="9001",
+                password="agent-pw",
+                cnonce="c",
+            )
+        ),
+    )
     assert uas.check(request, PHONE, T0 + 1).ok
     with pytest.raises(ValueError, match="challenge_status"):
         Authenticator(authenticator.auth, challenge_status=403)  # type: ignore[arg-type]
@@ -156,10 +200,18 @@ def outbound_invite() -> Request:
     return r
 
 
-def carrier_challenge(request: Request, status: int = 407, *, stale: bool = False, algorithms=("SHA-256", "MD5")):
+def carrier_challenge(
+    request: Request, status: int = 407, *, stale: bool = False, algorithms=("SHA-256", "MD5")
+):
     name = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
-    headers = [(name, f'Digest realm="{CARRIER_REALM}", nonce="n-{i}", algorithm={a}, qop="auth", opaque="op"'
-                + (", stale=true" if stale else "")) for i, a in enumerate(algorithms)]
+    headers = [
+        (
+            name,
+            f'Digest realm="{CARRIER_REALM}", nonce="n-{i}", algorithm={a}, qop="auth", opaque="op"'
+            + (", stale=true" if stale else ""),
+        )
+        for i, a in enumerate(algorithms)
+    ]
     return make_response(request, status, to_tag="carrier-tag", headers=headers)
 
 
@@ -171,18 +223,31 @@ def test_retry_answers_the_best_challenge_with_a_new_cseq_and_no_via(status, hea
     assert retry.cseq.seq == 11 and retry.cseq.method == "INVITE"
     assert retry.headers.get("Via") is None  # the endpoint adds a fresh Via (new branch)
     assert (retry.call_id, retry.from_.tag, str(retry.uri), retry.body) == (
-        original.call_id, original.from_.tag, str(original.uri), original.body)
+        original.call_id,
+        original.from_.tag,
+        str(original.uri),
+        original.body,
+    )
     assert retry.headers.get_all("Route") == ["<sip:sip.carrier.example;lr>"]
     (cred,) = [parse_auth_header(v, header) for v in retry.headers.get_all(header)]
     assert (cred.get("algorithm"), cred.get("nonce"), cred.get("opaque"), cred.get("username")) == (
-        "SHA-256", "n-0", "op", "hotline-trunk")
+        "SHA-256",
+        "n-0",
+        "op",
+        "hotline-trunk",
+    )
     assert original.cseq.seq == 10 and original.headers.get("Via")  # the original is untouched
 
 
 def test_retry_is_verified_by_a_real_digest_server():
     """Our answer to a challenge from our own Authenticator (standing in for the carrier) is accepted."""
-    carrier = Authenticator(DigestAuth(Directory([Account.from_password("hotline-trunk", CARRIER_REALM, "pw")]),
-                                       DigestConfig(realm=CARRIER_REALM, secret=SECRET)), check_from=False)
+    carrier = Authenticator(
+        DigestAuth(
+            Directory([Account.from_password("hotline-trunk", CARRIER_REALM, "pw")]),
+            DigestConfig(realm=CARRIER_REALM, secret=SECRET),
+        ),
+        check_from=False,
+    )
     creds = OutboundCredentials.from_password("hotline-trunk", "pw")  # realm unknown: password kept
     original = outbound_invite()
     challenge = carrier.check(original, PHONE, T0).response
@@ -205,8 +270,9 @@ def test_retry_keeps_credentials_of_other_realms_and_uses_stored_ha1():
     ha1 = make_ha1s("hotline-trunk", CARRIER_REALM, "pw", ["MD5"])["MD5"]
     creds = OutboundCredentials("hotline-trunk", {(CARRIER_REALM, "MD5"): ha1})
     original = outbound_invite()
-    original.headers.add("Proxy-Authorization", 'Digest username="x", realm="upstream", nonce="u", uri="sip:x", '
-                                                'response="00"')
+    original.headers.add(
+        "Proxy-Authorization", 'Digest username="x", realm="upstream", nonce="u", uri="sip:x", response="00"'
+    )
     retry = authorize_retry(original, carrier_challenge(original), creds, cnonce="a")
     values = retry.headers.get_all("Proxy-Authorization")
     assert len(values) == 2 and 'realm="upstream"' in values[0]

@@ -27,14 +27,23 @@ from orchestrator.registrar.guards import nonce_issued_at
 from orchestrator.sip import DigestServer, authorization_for, digest_response
 
 # RFC 7616 section 3.9.1: one request answered with MD5 and with SHA-256.
-RFC7616 = {"method": "GET", "uri": "/dir/index.html", "nonce": "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
-           "qop": "auth", "nc": "00000001", "cnonce": "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"}
+RFC7616 = {
+    "method": "GET",
+    "uri": "/dir/index.html",
+    "nonce": "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+    "qop": "auth",
+    "nc": "00000001",
+    "cnonce": "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+}
 
 
-@pytest.mark.parametrize("algorithm, expected", [
-    ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
-    ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
-])
+@pytest.mark.parametrize(
+    "algorithm, expected",
+    [
+        ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+        ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+    ],
+)
 def test_stored_ha1s_reproduce_the_rfc7616_vectors(algorithm, expected):
     account = Account.from_password("Mufasa", "http-auth@example.org", "Circle of Life")
     assert digest_response(ha1=account.ha1_for(algorithm), algorithm=algorithm, **RFC7616) == expected
@@ -45,14 +54,19 @@ def test_stored_ha1s_reproduce_the_rfc7616_vectors(algorithm, expected):
 def test_make_ha1s_is_h_of_user_realm_password():
     ha1s = make_ha1s("9001", REALM, "pw", ("SHA-256", "MD5", "SHA-512-256"))
     text = f"9001:{REALM}:pw".encode()
-    assert ha1s == {"SHA-256": hashlib.sha256(text).hexdigest(), "MD5": hashlib.md5(text).hexdigest(),
-                    "SHA-512-256": hashlib.new("sha512_256", text).hexdigest()}
+    assert ha1s == {
+        "SHA-256": hashlib.sha256(text).hexdigest(),
+        "MD5": hashlib.md5(text).hexdigest(),
+        "SHA-512-256": hashlib.new("sha512_256", text).hexdigest(),
+    }
 
 
 def test_a_password_is_hashed_at_load_and_not_kept():
     secret = "correct horse battery staple"
-    entries = [{"username": "9001", "password": secret}, {"username": "9002", 
-        "ha1_md5": make_ha1s("9002", REALM, "x", ["MD5"])["MD5"]}]
+    entries = [
+        {"username": "9001", "password": secret},
+        {"username": "9002", "ha1_md5": make_ha1s("9002", REALM, "x", ["MD5"])["MD5"]},
+    ]
     accounts = accounts_from_config(entries, REALM)
     assert set(accounts[0].ha1) == {"SHA-256", "MD5"} and set(accounts[1].ha1) == {"MD5"}
     for account in accounts:
@@ -60,17 +74,20 @@ def test_a_password_is_hashed_at_load_and_not_kept():
     assert accounts[0].ha1["MD5"] not in repr(accounts[0])  # not even hashes in logs
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"password": "x"}, r"account\[0\]\.username"),
-    ({"username": "9001"}, "needs a password or"),
-    ({"username": "9001", "password": "x", "ha1_md5": "0" * 32}, "either password or HA1"),
-    ({"username": "9001", "ha1_md5": "abc"}, "32 hex digits"),
-    ({"username": "9001", "ha1_sha256": "Z" * 64}, "64 hex digits"),
-    ({"username": "9001", "password": ""}, "password"),
-    ({"username": "9001", "password": "x", "pasword": "typo"}, "unknown keys pasword"),
-    ({"username": "a:b", "password": "x"}, "username"),
-    ({"username": "9001", "password": "x", "aors": "sip:x@y"}, "aors"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"password": "x"}, r"account\[0\]\.username"),
+        ({"username": "9001"}, "needs a password or"),
+        ({"username": "9001", "password": "x", "ha1_md5": "0" * 32}, "either password or HA1"),
+        ({"username": "9001", "ha1_md5": "abc"}, "32 hex digits"),
+        ({"username": "9001", "ha1_sha256": "Z" * 64}, "64 hex digits"),
+        ({"username": "9001", "password": ""}, "password"),
+        ({"username": "9001", "password": "x", "pasword": "typo"}, "unknown keys pasword"),
+        ({"username": "a:b", "password": "x"}, "username"),
+        ({"username": "9001", "password": "x", "aors": "sip:x@y"}, "aors"),
+    ],
+)
 def test_config_errors_name_the_entry_and_key(entry, message):
     with pytest.raises(ValueError, match=message):
         accounts_from_config([entry], REALM)
@@ -87,13 +104,16 @@ def test_directory_refuses_duplicate_usernames():
 
 def test_ha1_tool_reads_the_password_from_stdin(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
-    assert registrar_cli.main(["ha1", "--realm", REALM, "9001", "--algorithm", "MD5", "--algorithm",
-                               "SHA-256"]) == 0
+    assert (
+        registrar_cli.main(["ha1", "--realm", REALM, "9001", "--algorithm", "MD5", "--algorithm", "SHA-256"])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     ha1s = make_ha1s("9001", REALM, "s3cret", ["MD5", "SHA-256"])
     assert out == ['username = "9001"', f'ha1_md5 = "{ha1s["MD5"]}"', f'ha1_sha256 = "{ha1s["SHA-256"]}"']
     # what it prints loads back as a configuration entry
     import tomllib
+
     assert accounts_from_config([tomllib.loads("\n".join(out))], REALM)[0].ha1 == ha1s
     monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
     assert registrar_cli.main(["ha1", "--realm", REALM, "9001"]) == 1
@@ -170,15 +190,29 @@ def test_failure_tracker_threshold_window_and_bound():
 # -- DigestAuth verdicts ---------------------------------------------------------------------------
 @pytest.fixture
 def auth():
-    return DigestAuth(Directory([Account.from_password("9001", REALM, "pw")]),
-                      DigestConfig(realm=REALM, secret=SECRET, failure_threshold=3))
+    return DigestAuth(
+        Directory([Account.from_password("9001", REALM, "pw")]),
+        DigestConfig(realm=REALM, secret=SECRET, failure_threshold=3),
+    )
 
 
 def answer(auth, *, user="9001", password="pw", nc=1, now=T0, algorithm="SHA-256"):
     challenge = next(c for c in auth.server.challenges(now) if c.get("algorithm") == algorithm)
     request = register(user)
-    request.headers.add("Authorization", str(authorization_for(
-        challenge, method="REGISTER", uri=str(request.uri), username=user, password=password, cnonce="x", nc=nc)))
+    request.headers.add(
+        "Authorization",
+        str(
+            authorization_for(
+                challenge,
+                method="REGISTER",
+                uri=str(request.uri),
+                username=user,
+                password=password,
+                cnonce="x",
+                nc=nc,
+            )
+        ),
+    )
     return request
 
 
@@ -195,12 +229,14 @@ def test_verdicts(auth):
 def test_unknown_users_cost_the_same_hash_work(auth, monkeypatch):
     """The decoy HA1 makes an unknown user run the same digest computation."""
     from orchestrator.sip import digest
+
     calls = []
     real = digest.digest_response
 
     def counting(**kw):
         calls.append(kw["algorithm"])
         return real(**kw)
+
     wrong, unknown = answer(auth, password="no"), answer(auth, user="nobody")
     monkeypatch.setattr(digest, "digest_response", counting)
     assert auth.verify(wrong, PHONE.host, T0 + 1).outcome == "forbidden"

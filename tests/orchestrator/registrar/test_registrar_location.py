@@ -50,12 +50,25 @@ def test_aor_key_is_canonical_user_at_host():
 
 def test_add_refresh_and_remove_with_events():
     loc = LocationService()
-    after, events = loc.register(AOR, [(c("<sip:9001@192.0.2.10:5062>"), 60)], call_id="x", cseq=1, now=T0,
-                                 source=SRC, user_agent="phone/1", username="9001")
+    after, events = loc.register(
+        AOR,
+        [(c("<sip:9001@192.0.2.10:5062>"), 60)],
+        call_id="x",
+        cseq=1,
+        now=T0,
+        source=SRC,
+        user_agent="phone/1",
+        username="9001",
+    )
     assert kinds(events) == ["registration.added", "device.registered"]
     b = after[0]
     assert (b.aor, str(b.uri), b.expires_at, b.transport, b.user_agent) == (
-        AOR, "sip:9001@192.0.2.10:5062", T0 + 60, "UDP", "phone/1")
+        AOR,
+        "sip:9001@192.0.2.10:5062",
+        T0 + 60,
+        "UDP",
+        "phone/1",
+    )
     assert events[1].binding is b
     _, events = loc.register(AOR, [(c("<sip:9001@192.0.2.10:5062>"), 120)], call_id="x", cseq=2, now=T0 + 30)
     assert kinds(events) == ["registration.refreshed"]
@@ -77,8 +90,13 @@ def test_same_call_id_needs_a_higher_cseq_and_a_failure_changes_nothing():
     loc.register(AOR, [(c("<sip:9001@192.0.2.10>"), 60)], call_id="x", cseq=5, now=T0)
     for stale_cseq in (5, 4):
         with pytest.raises(RegistrationRejected) as err:
-            loc.register(AOR, [(c("<sip:9001@192.0.2.99>"), 60), (c("<sip:9001@192.0.2.10>"), 0)],
-                         call_id="x", cseq=stale_cseq, now=T0 + 1)
+            loc.register(
+                AOR,
+                [(c("<sip:9001@192.0.2.99>"), 60), (c("<sip:9001@192.0.2.10>"), 0)],
+                call_id="x",
+                cseq=stale_cseq,
+                now=T0 + 1,
+            )
         assert err.value.status_code == 500
     # atomic: the new contact of the failed request was not added either
     assert [str(b.uri) for b in loc.lookup(AOR, T0 + 2)] == ["sip:9001@192.0.2.10"]
@@ -89,8 +107,9 @@ def test_a_different_call_id_updates_whatever_its_cseq():
     """A phone that rebooted has a new Call-ID and may restart CSeq at 1 (10.3 step 7)."""
     loc = LocationService()
     loc.register(AOR, [(c("<sip:9001@192.0.2.10>"), 60)], call_id="before-reboot", cseq=900, now=T0)
-    _, events = loc.register(AOR, [(c("<sip:9001@192.0.2.10>"), 60)], call_id="after-reboot", cseq=1,
-                             now=T0 + 5)
+    _, events = loc.register(
+        AOR, [(c("<sip:9001@192.0.2.10>"), 60)], call_id="after-reboot", cseq=1, now=T0 + 5
+    )
     assert kinds(events) == ["registration.refreshed"]
     assert loc.lookup(AOR, T0 + 6)[0].call_id == "after-reboot"
     _, events = loc.register(AOR, [(c("<sip:9001@192.0.2.10>"), 0)], call_id="third", cseq=1, now=T0 + 7)
@@ -100,8 +119,9 @@ def test_a_different_call_id_updates_whatever_its_cseq():
 def test_uri_comparison_follows_rfc3261_19_1_4():
     loc = LocationService()
     loc.register(AOR, [(c("<sip:9001@HOST.example:5062;transport=udp>"), 60)], call_id="x", cseq=1, now=T0)
-    _, events = loc.register(AOR, [(c("<sip:9001@host.example:5062;transport=UDP>"), 60)], call_id="x",
-                             cseq=2, now=T0)
+    _, events = loc.register(
+        AOR, [(c("<sip:9001@host.example:5062;transport=UDP>"), 60)], call_id="x", cseq=2, now=T0
+    )
     assert kinds(events) == ["registration.refreshed"]  # host and parameter values compare case-insensitively
     _, events = loc.register(AOR, [(c("<sip:9001@host.example>"), 60)], call_id="x", cseq=3, now=T0)
     assert kinds(events) == ["registration.added"]  # a missing port is not 5062
@@ -112,31 +132,46 @@ def test_same_instance_id_replaces_a_binding_whose_address_changed():
     loc = LocationService()
     inst = ';+sip.instance="<urn:uuid:00000000-0000-0000-0000-000000000001>"'
     loc.register(AOR, [(c(f"<sip:9001@192.0.2.10:5062>{inst}"), 60)], call_id="x", cseq=1, now=T0)
-    _, events = loc.register(AOR, [(c(f"<sip:9001@192.0.2.10:40000>{inst}"), 60)], call_id="x", cseq=2,
-                             now=T0 + 1)
+    _, events = loc.register(
+        AOR, [(c(f"<sip:9001@192.0.2.10:40000>{inst}"), 60)], call_id="x", cseq=2, now=T0 + 1
+    )
     assert kinds(events) == ["registration.refreshed"]
     (b,) = loc.lookup(AOR, T0 + 1)
-    assert str(b.uri) == "sip:9001@192.0.2.10:40000" and b.instance == "<urn:uuid:00000000-0000-0000-0000-000000000001>"
+    assert (
+        str(b.uri) == "sip:9001@192.0.2.10:40000"
+        and b.instance == "<urn:uuid:00000000-0000-0000-0000-000000000001>"
+    )
 
 
 def test_contact_star_removes_every_binding_under_the_cseq_rule():
     loc = LocationService()
-    loc.register(AOR, [(c("<sip:9001@192.0.2.10>"), 60), (c("<sip:9001@192.0.2.11>"), 60)], call_id="x",
-                 cseq=3, now=T0)
+    loc.register(
+        AOR, [(c("<sip:9001@192.0.2.10>"), 60), (c("<sip:9001@192.0.2.11>"), 60)], call_id="x", cseq=3, now=T0
+    )
     loc.register(AOR, [(c("<sip:9001@192.0.2.12>"), 60)], call_id="y", cseq=1, now=T0)
     with pytest.raises(RegistrationRejected):
         loc.remove_all(AOR, call_id="x", cseq=3, now=T0 + 1)
     assert len(loc.lookup(AOR, T0 + 1)) == 3
     after, events = loc.remove_all(AOR, call_id="x", cseq=4, now=T0 + 1)
     assert after == () and kinds(events) == ["registration.removed:unregistered"] * 3 + [
-        "device.unregistered:unregistered"]
+        "device.unregistered:unregistered"
+    ]
     assert loc.remove_all(AOR, call_id="x", cseq=5, now=T0 + 2) == ((), [])
 
 
 def test_lookup_orders_by_q_then_most_recent_and_hides_expired():
     loc = LocationService()
-    loc.register(AOR, [(c("<sip:a@192.0.2.1>;q=0.5"), 100), (c("<sip:b@192.0.2.2>"), 10),
-                       (c("<sip:c@192.0.2.3>;q=0.9"), 100)], call_id="x", cseq=1, now=T0)
+    loc.register(
+        AOR,
+        [
+            (c("<sip:a@192.0.2.1>;q=0.5"), 100),
+            (c("<sip:b@192.0.2.2>"), 10),
+            (c("<sip:c@192.0.2.3>;q=0.9"), 100),
+        ],
+        call_id="x",
+        cseq=1,
+        now=T0,
+    )
     loc.register(AOR, [(c("<sip:d@192.0.2.4>;q=0.5"), 100)], call_id="y", cseq=1, now=T0 + 1)
     assert [b.uri.user for b in loc.lookup(AOR, T0 + 2)] == ["b", "c", "d", "a"]  # no q counts as 1.0
     assert [b.uri.user for b in loc.lookup(AOR, T0 + 10)] == ["c", "d", "a"]  # b expired at exactly T0+10
@@ -145,7 +180,9 @@ def test_lookup_orders_by_q_then_most_recent_and_hides_expired():
 
 def test_expire_emits_per_binding_then_device_events_at_the_right_time():
     loc = LocationService()
-    loc.register(AOR, [(c("<sip:a@192.0.2.1>"), 30), (c("<sip:b@192.0.2.2>"), 60)], call_id="x", cseq=1, now=T0)
+    loc.register(
+        AOR, [(c("<sip:a@192.0.2.1>"), 30), (c("<sip:b@192.0.2.2>"), 60)], call_id="x", cseq=1, now=T0
+    )
     assert loc.next_expiry() == T0 + 30
     assert loc.expire(T0 + 29.9) == []
     assert kinds(loc.expire(T0 + 30)) == ["registration.removed:expired"]
@@ -206,16 +243,22 @@ def test_contact_limit_per_aor(policy):
 
 def test_duplicate_contacts_in_one_request_count_once_last_wins():
     loc = LocationService()
-    after, events = loc.register(AOR, [(c("<sip:a@192.0.2.1>"), 60), (c("<sip:a@192.0.2.1>;q=0.2"), 90)],
-                                 call_id="x", cseq=1, now=T0)
+    after, events = loc.register(
+        AOR, [(c("<sip:a@192.0.2.1>"), 60), (c("<sip:a@192.0.2.1>;q=0.2"), 90)], call_id="x", cseq=1, now=T0
+    )
     assert len(after) == 1 and after[0].expires_at == T0 + 90 and after[0].q == 0.2
     assert kinds(events) == ["registration.added", "device.registered"]
 
 
 def test_expires_parameter_is_not_stored_but_feature_tags_are():
     loc = LocationService()
-    after, _ = loc.register(AOR, [(c('<sip:a@192.0.2.1>;expires=60;+sip.instance="<urn:x>";reg-id=1'), 60)],
-                            call_id="x", cseq=1, now=T0)
+    after, _ = loc.register(
+        AOR,
+        [(c('<sip:a@192.0.2.1>;expires=60;+sip.instance="<urn:x>";reg-id=1'), 60)],
+        call_id="x",
+        cseq=1,
+        now=T0,
+    )
     assert str(after[0].contact) == '<sip:a@192.0.2.1>;+sip.instance="<urn:x>";reg-id=1'
     assert after[0].reg_id == "1"
 
@@ -235,8 +278,9 @@ def test_a_store_failure_is_a_500_and_changes_nothing():
     loc.register(AOR, [(c("<sip:a@192.0.2.1>"), 60)], call_id="x", cseq=1, now=T0)
     store.fail = True
     with pytest.raises(RegistrationRejected) as err:
-        loc.register(AOR, [(c("<sip:a@192.0.2.1>"), 0), (c("<sip:b@192.0.2.2>"), 60)], call_id="x", cseq=2,
-                     now=T0 + 1)
+        loc.register(
+            AOR, [(c("<sip:a@192.0.2.1>"), 0), (c("<sip:b@192.0.2.2>"), 60)], call_id="x", cseq=2, now=T0 + 1
+        )
     assert err.value.status_code == 500 and "disk full" in err.value.detail
     assert [b.uri.user for b in loc.lookup(AOR, T0 + 1)] == ["a"]
     assert loc.statistics().store_errors == 1
@@ -248,9 +292,16 @@ def test_bindings_survive_a_restart_in_sqlite(tmp_path):
     path = tmp_path / "bindings.db"
     with SqliteBindingStore(path) as store:
         loc = LocationService(store=store)
-        loc.register(AOR, [(c('<sip:a@192.0.2.1:5062;transport=tcp>;+sip.instance="<urn:uuid:1>";q=0.7'), 600)],
-                     call_id="x", cseq=7, now=T0, source=Address("192.0.2.1", 40001, "TCP"),
-                     user_agent="Linphone/5", username="9001")
+        loc.register(
+            AOR,
+            [(c('<sip:a@192.0.2.1:5062;transport=tcp>;+sip.instance="<urn:uuid:1>";q=0.7'), 600)],
+            call_id="x",
+            cseq=7,
+            now=T0,
+            source=Address("192.0.2.1", 40001, "TCP"),
+            user_agent="Linphone/5",
+            username="9001",
+        )
         loc.register("sip:9002@hotline.example", [(c("<sip:b@192.0.2.2>"), 30)], call_id="y", cseq=1, now=T0)
         loc.register("sip:9003@hotline.example", [(c("<sip:z@192.0.2.3>"), 30)], call_id="z", cseq=1, now=T0)
         loc.register("sip:9003@hotline.example", [(c("<sip:z@192.0.2.3>"), 0)], call_id="z", cseq=2, now=T0)
@@ -261,12 +312,19 @@ def test_bindings_survive_a_restart_in_sqlite(tmp_path):
         assert kinds(events) == ["device.registered"] and events[0].restored
         assert loc.lookup(AOR, T0 + 100) == before
         b = before[0]
-        assert (b.transport, b.user_agent, b.q, b.cseq, b.instance) == ("TCP", "Linphone/5", 0.7, 7, "<urn:uuid:1>")
+        assert (b.transport, b.user_agent, b.q, b.cseq, b.instance) == (
+            "TCP",
+            "Linphone/5",
+            0.7,
+            7,
+            "<urn:uuid:1>",
+        )
         assert loc.lookup("sip:9002@hotline.example", T0 + 100) == []  # expired while we were down
         # the CSeq rule holds across the restart
         with pytest.raises(RegistrationRejected):
-            loc.register(AOR, [(c("<sip:a@192.0.2.1:5062;transport=tcp>"), 60)], call_id="x", cseq=7,
-                         now=T0 + 101)
+            loc.register(
+                AOR, [(c("<sip:a@192.0.2.1:5062;transport=tcp>"), 60)], call_id="x", cseq=7, now=T0 + 101
+            )
     with SqliteBindingStore(path) as store:
         assert {x.aor for x in store.load()} == {AOR}  # the expired AOR was dropped from the file
 
@@ -274,8 +332,20 @@ def test_bindings_survive_a_restart_in_sqlite(tmp_path):
 def test_damaged_store_rows_are_skipped(tmp_path):
     path = tmp_path / "bindings.db"
     with SqliteBindingStore(path) as store:
-        store.save(AOR, [Binding(aor=AOR, contact=c("<sip:a@192.0.2.1>"), expires_at=T0 + 60, call_id="x", cseq=1,
-                                 registered_at=T0, updated_at=T0)])
+        store.save(
+            AOR,
+            [
+                Binding(
+                    aor=AOR,
+                    contact=c("<sip:a@192.0.2.1>"),
+                    expires_at=T0 + 60,
+                    call_id="x",
+                    cseq=1,
+                    registered_at=T0,
+                    updated_at=T0,
+                )
+            ],
+        )
         store._db.execute("INSERT INTO registrar_bindings VALUES ('sip:bad@x', '[{\"aor\": 1}]')")
         store._db.execute("INSERT INTO registrar_bindings VALUES ('sip:worse@x', 'not json')")
         assert [b.aor for b in store.load()] == [AOR] and store.damaged == 2
@@ -332,9 +402,12 @@ class LocationMachine(RuleBasedStateMachine):
             else:
                 assert isinstance(e, (BindingAdded, BindingRefreshed, BindingRemoved))
 
-    @rule(aor=st.sampled_from(AORS),
-          contacts=st.lists(st.tuples(st.sampled_from(URIS), st.sampled_from([0, 10, 100])), max_size=3),
-          call_id=st.sampled_from(["a", "b"]), cseq=st.integers(1, 6))
+    @rule(
+        aor=st.sampled_from(AORS),
+        contacts=st.lists(st.tuples(st.sampled_from(URIS), st.sampled_from([0, 10, 100])), max_size=3),
+        call_id=st.sampled_from(["a", "b"]),
+        cseq=st.integers(1, 6),
+    )
     def register(self, aor, contacts, call_id, cseq):
         live = self.live(aor)
         wanted = dict(contacts)  # last wins
@@ -347,8 +420,9 @@ class LocationMachine(RuleBasedStateMachine):
                 after[u] = (self.now + e, call_id, cseq)
         refused = refused or len(after) > 3
         try:
-            _, events = self.loc.register(aor, [(c(f"<{u}>"), e) for u, e in contacts], call_id=call_id,
-                                          cseq=cseq, now=self.now)
+            _, events = self.loc.register(
+                aor, [(c(f"<{u}>"), e) for u, e in contacts], call_id=call_id, cseq=cseq, now=self.now
+            )
         except RegistrationRejected:
             assert refused
             return

@@ -40,8 +40,15 @@ def challenge_of(response, algorithm="SHA-256"):
 
 
 def signed(request, challenge, *, user="9001", password="agent-pw", nc=1, cnonce="c0ffee", uri=None):
-    creds = authorization_for(challenge, method="REGISTER", uri=uri or str(request.uri), username=user,
-                              password=password, cnonce=cnonce, nc=nc)
+    creds = authorization_for(
+        challenge,
+        method="REGISTER",
+        uri=uri or str(request.uri),
+        username=user,
+        password=password,
+        cnonce=cnonce,
+        nc=nc,
+    )
     request.headers.add("Authorization", str(creds))
     return request
 
@@ -88,13 +95,15 @@ def test_right_password_registers_with_either_algorithm(reg, algorithm):
 def test_wrong_password_and_unknown_user_get_the_same_bare_403(reg):
     ch = challenge_of(first_challenge(reg))
     wrong = reg.handle_register(signed(register(cseq=2), ch, password="guess"), PHONE, T0 + 1).response
-    ghost = reg.handle_register(signed(register("7777", cseq=2), ch, user="7777", password="agent-pw"),
-                                PHONE, T0 + 1).response
+    ghost = reg.handle_register(
+        signed(register("7777", cseq=2), ch, user="7777", password="agent-pw"), PHONE, T0 + 1
+    ).response
     assert wrong.status_code == ghost.status_code == 403
     strip = ("To", "From", "Via")  # the parts that echo the request
 
     def shape(response):
         return [(n, v) for n, v in response.headers if n not in strip]
+
     assert shape(wrong) == shape(ghost)
     assert wrong.reason == ghost.reason and wrong.headers.get("Warning") is None
     stats = reg.auth.statistics(T0 + 1)
@@ -106,7 +115,9 @@ def test_unknown_user_without_credentials_is_challenged_like_anyone(reg):
     known = reg.handle_register(register("9001", cseq=1), PHONE, T0).response
     ghost = reg.handle_register(register("7777", cseq=1), PHONE, T0).response
     assert known.status_code == ghost.status_code == 401
-    assert [c.get("algorithm") for c in known.www_authenticate] == [c.get("algorithm") for c in ghost.www_authenticate]
+    assert [c.get("algorithm") for c in known.www_authenticate] == [
+        c.get("algorithm") for c in ghost.www_authenticate
+    ]
 
 
 def test_expired_nonce_with_right_password_is_401_stale_true():
@@ -143,14 +154,16 @@ def test_a_replayed_nonce_count_is_refused_and_counted(reg):
 
 def test_credentials_for_another_realm_answering_our_nonce_are_forbidden(reg):
     ch = challenge_of(first_challenge(reg))
-    forged = parse_auth_header(str(ch).replace(f'realm="{REALM}"', 'realm="elsewhere.example"'),
-                               "WWW-Authenticate")
+    forged = parse_auth_header(
+        str(ch).replace(f'realm="{REALM}"', 'realm="elsewhere.example"'), "WWW-Authenticate"
+    )
     r = reg.handle_register(signed(register(cseq=2), forged), PHONE, T0 + 1).response
     assert r.status_code == 403
     assert reg.auth.statistics(T0).forbidden_by_reason == {"wrong realm": 1}
     # credentials cached for another server's realm and nonce just get our challenge
-    other = parse_auth_header('Digest realm="elsewhere.example", nonce="abc", qop="auth", algorithm=MD5',
-                              "WWW-Authenticate")
+    other = parse_auth_header(
+        'Digest realm="elsewhere.example", nonce="abc", qop="auth", algorithm=MD5', "WWW-Authenticate"
+    )
     r = reg.handle_register(signed(register(cseq=3), other), PHONE, T0 + 1).response
     assert r.status_code == 401
 
@@ -176,7 +189,9 @@ def test_algorithm_choice_offered_set_and_unoffered_answers():
     best = parse_challenges(r.www_authenticate)[0]
     assert best.get("algorithm") == "SHA-512-256"
     assert reg.handle_register(signed(register(cseq=2), best), PHONE, T0 + 1).response.status_code == 200
-    sha = challenge_of(first_challenge(reg, T0 + 2))  # that account has no SHA-256 HA1: refused like a wrong one
+    sha = challenge_of(
+        first_challenge(reg, T0 + 2)
+    )  # that account has no SHA-256 HA1: refused like a wrong one
     assert reg.handle_register(signed(register(cseq=4), sha), PHONE, T0 + 3).response.status_code == 403
 
 
@@ -224,11 +239,15 @@ def test_a_user_may_not_register_someone_elses_aor(reg):
 
 def test_extra_aors_of_an_account_and_an_aor_outside_our_domains():
     reg = make_registrar(users={})
-    reg.auth.directory.add(Account.from_password("desk-7", REALM, "pw", aors=(
-        f"sip:support@{REALM}", "sip:desk-7@foreign.example")))
+    reg.auth.directory.add(
+        Account.from_password(
+            "desk-7", REALM, "pw", aors=(f"sip:support@{REALM}", "sip:desk-7@foreign.example")
+        )
+    )
     ch = challenge_of(first_challenge(reg))
-    r = reg.handle_register(signed(register("support", cseq=2), ch, user="desk-7", password="pw"), PHONE,
-                            T0 + 1).response
+    r = reg.handle_register(
+        signed(register("support", cseq=2), ch, user="desk-7", password="pw"), PHONE, T0 + 1
+    ).response
     assert r.status_code == 200 and reg.location.is_registered(f"sip:support@{REALM}", T0 + 1)
     foreign = register("desk-7", cseq=3, domain="foreign.example", request_uri=f"sip:{REALM}")
     r = reg.handle_register(signed(foreign, ch, user="desk-7", password="pw", nc=2), PHONE, T0 + 1).response
@@ -250,11 +269,21 @@ def phone(reg):
 
 
 def test_interval_from_param_then_header_then_default_and_capped(reg, phone):
-    r = phone.send(T0, contacts=["<sip:9001@192.0.2.10:1>;expires=120", "<sip:9001@192.0.2.10:2>",
-                                 "<sip:9001@192.0.2.10:3>;expires=99999"], expires=300)
+    r = phone.send(
+        T0,
+        contacts=[
+            "<sip:9001@192.0.2.10:1>;expires=120",
+            "<sip:9001@192.0.2.10:2>",
+            "<sip:9001@192.0.2.10:3>;expires=99999",
+        ],
+        expires=300,
+    )
     assert r.status_code == 200
-    assert contact_expires(r) == {"sip:9001@192.0.2.10:1": 120, "sip:9001@192.0.2.10:2": 300,
-                                  "sip:9001@192.0.2.10:3": 3600}
+    assert contact_expires(r) == {
+        "sip:9001@192.0.2.10:1": 120,
+        "sip:9001@192.0.2.10:2": 300,
+        "sip:9001@192.0.2.10:3": 3600,
+    }
     assert r.headers.get("Expires") == "120"
     r = phone.send(T0 + 10, contacts=["<sip:9001@192.0.2.10:4>"])
     assert contact_expires(r)["sip:9001@192.0.2.10:4"] == 3600  # default_expires
@@ -328,6 +357,7 @@ def test_store_failure_is_500():
     class Broken(MemoryBindingStore):
         def save(self, aor, bindings):
             raise OSError("read-only file system")
+
     reg = make_registrar(location=LocationService(store=Broken()))
     r = Phone(reg).send(T0)
     assert r.status_code == 500 and reg.location.lookup(AOR, T0) == []
@@ -371,9 +401,15 @@ def test_registrar_config_is_validated():
 
 # -- real requests, replayed ---------------------------------------------------------------------
 def fixture_registrar(max_expires=3600):
-    return make_registrar(users={"alice": "s3cret", "carol": "s3cret"}, realm=FIXTURE_REALM,
-                          secret=FIXTURE_SECRET, domains=frozenset({"127.0.0.1", FIXTURE_REALM}),
-                          min_expires=2, max_expires=max_expires, default_expires=min(3600, max_expires))
+    return make_registrar(
+        users={"alice": "s3cret", "carol": "s3cret"},
+        realm=FIXTURE_REALM,
+        secret=FIXTURE_SECRET,
+        domains=frozenset({"127.0.0.1", FIXTURE_REALM}),
+        min_expires=2,
+        max_expires=max_expires,
+        default_expires=min(3600, max_expires),
+    )
 
 
 def replay(reg, names, source):
@@ -395,8 +431,11 @@ def test_baresip_md5_registration_refreshes_and_unregister_as_captured():
     assert [o.status_code for o in outcomes] == [401, 200, 401, 200, 401, 200, 401, 200]
     assert [e.type for e in outcomes[1].events] == ["registration.added", "device.registered"]
     b = outcomes[1].events[0].binding
-    assert (b.aor, str(b.uri), b.user_agent) == ("sip:alice@127.0.0.1", "sip:alice-0x561c82f8ed40@127.0.0.1:49516",
-                                                 "baresip v1.0.0 (x86_64/linux)")
+    assert (b.aor, str(b.uri), b.user_agent) == (
+        "sip:alice@127.0.0.1",
+        "sip:alice-0x561c82f8ed40@127.0.0.1:49516",
+        "baresip v1.0.0 (x86_64/linux)",
+    )
     assert b.instance == "<urn:uuid:7afde771-7ada-1088-fbcf-199b57e766d1>"
     assert [e.type for e in outcomes[3].events] == ["registration.refreshed"]
     assert [e.type for e in outcomes[7].events] == ["registration.removed", "device.unregistered"]
@@ -415,13 +454,21 @@ def test_linphone_sha256_registration_with_nonce_reuse_as_captured():
     assert reg.auth.nonces.statistics().accepted == 4  # one nonce, nc 1..4
     assert [e.type for e in outcomes[-1].events] == ["registration.removed", "device.unregistered"]
     # replaying linphone's nc=2 request later is refused
-    again = reg.handle_register(fixture("linphone_03.sip"), src, nonce_issued_at(
-        fixture("linphone_03.sip").authorization[0].get("nonce")) + 1)
+    again = reg.handle_register(
+        fixture("linphone_03.sip"),
+        src,
+        nonce_issued_at(fixture("linphone_03.sip").authorization[0].get("nonce")) + 1,
+    )
     assert again.status_code == 401
 
 
 def test_captured_credentials_fail_with_the_wrong_stored_password():
-    reg = make_registrar(users={"alice": "not-it", "carol": "not-it"}, realm=FIXTURE_REALM, secret=FIXTURE_SECRET,
-                         domains=frozenset({"127.0.0.1"}), min_expires=2)
+    reg = make_registrar(
+        users={"alice": "not-it", "carol": "not-it"},
+        realm=FIXTURE_REALM,
+        secret=FIXTURE_SECRET,
+        domains=frozenset({"127.0.0.1"}),
+        min_expires=2,
+    )
     outcomes = replay(reg, ["baresip_02.sip", "linphone_02.sip"], Address("127.0.0.1", 5000, "UDP"))
     assert [o.status_code for o in outcomes] == [403, 403]

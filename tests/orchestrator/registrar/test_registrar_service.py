@@ -45,8 +45,19 @@ def registered(service, *, expires=60, cseq=2, user="9001", password="agent-pw")
     assert service.handle(first)
     challenge = first.sent[0].www_authenticate[0]
     request = register(user, cseq=cseq, expires=expires, call_id="svc")
-    request.headers.add("Authorization", str(authorization_for(
-        challenge, method="REGISTER", uri=str(request.uri), username=user, password=password, cnonce="c")))
+    request.headers.add(
+        "Authorization",
+        str(
+            authorization_for(
+                challenge,
+                method="REGISTER",
+                uri=str(request.uri),
+                username=user,
+                password=password,
+                cnonce="c",
+            )
+        ),
+    )
     second = FakeIncoming(request)
     assert service.handle(second)
     return second.sent[0]
@@ -80,12 +91,16 @@ def test_bindings_expire_on_time_and_the_sink_hears_everything(mock_clock):
             await trio.sleep(0.2)
             assert not service.is_registered(AOR)
             assert [(e.type, e.at) for e in events] == [
-                ("registration.added", T0 + 5), ("device.registered", T0 + 5),
-                ("registration.removed", T0 + 65), ("device.unregistered", T0 + 65)]
+                ("registration.added", T0 + 5),
+                ("device.registered", T0 + 5),
+                ("registration.removed", T0 + 65),
+                ("device.unregistered", T0 + 65),
+            ]
             assert events[-1].reason == "expired"
             stats = service.statistics()
             assert (stats.handled, stats.events_emitted, stats.sink_errors) == (2, 4, 0)
             nursery.cancel_scope.cancel()
+
     run(main, mock_clock)
 
 
@@ -103,6 +118,7 @@ def test_a_shorter_new_binding_wakes_the_expiry_task(mock_clock):
             gone = [(e.aor, e.at) for e in events if e.type == "device.unregistered"]
             assert gone == [(f"sip:9002@{REALM}", T0 + 61)]
             nursery.cancel_scope.cancel()
+
     run(main, mock_clock)
 
 
@@ -119,9 +135,11 @@ def test_channel_sink_and_a_failing_sink(mock_clock):
 
         def broken(event):
             raise RuntimeError("consumer bug")
+
         service = RegistrarService(make_registrar(), sink=broken, clock=clock)
         assert registered(service).status_code == 200  # the REGISTER is still answered
         assert service.statistics().sink_errors == 2
+
     run(main, mock_clock)
 
 
@@ -136,6 +154,7 @@ def test_handler_chains_other_methods_and_counts_unsent(mock_clock):
         lost = FakeIncoming(register(cseq=1), can_send=False)
         handler(lost)
         assert lost.sent[0].status_code == 401 and service.statistics().responses_unsent == 1
+
     run(main, mock_clock)
 
 
@@ -154,8 +173,9 @@ def test_restart_restores_bindings_and_announces_them(tmp_path, mock_clock):
     async def second_life():
         await trio.sleep(100)
         with SqliteBindingStore(path) as store:
-            service = RegistrarService(make_registrar(location=LocationService(store=store)), sink=events.append,
-                                       clock=clock)
+            service = RegistrarService(
+                make_registrar(location=LocationService(store=store)), sink=events.append, clock=clock
+            )
             async with trio.open_nursery() as nursery:
                 await nursery.start(service.run)
                 assert [(e.type, e.restored) for e in events] == [("device.registered", True)]
