@@ -79,10 +79,10 @@ class PostgresBackend(Backend):
         conn.execute(f'LISTEN "{self.channel}"')
         yield None  # catch up with whatever committed before LISTEN took effect
         while not stop.is_set():
-            for note in conn.notifies(timeout=0.2):
+            # the notifies() generator holds the connection's lock: finish it before the caller queries
+            notes = list(conn.notifies(timeout=0.2, stop_after=1))
+            if notes:
                 try:
-                    yield int(note.payload)
+                    yield max(int(n.payload) for n in notes)
                 except ValueError:
                     yield None
-                if stop.is_set():
-                    return
