@@ -493,13 +493,17 @@ class CallManager:
 
     # ------------------------------------------------------------------ destinations
     def _is_ours(self, uri: SipUri) -> bool:
+        """Whether ``uri`` names us (our domain, or one of our addresses and ports)."""
         host = uri.host.strip("[]").lower()
         if host == self.config.domain.lower():
             return True
-        for t in self.endpoint.transports:
-            if t.local is not None and t.local.host == host:
-                return True
-        return host == (self.endpoint.config.advertised_host or "").lower()
+        ours = {t.local.host for t in self.endpoint.transports if t.local is not None}
+        if self.endpoint.config.advertised_host:
+            ours.add(self.endpoint.config.advertised_host.lower())
+        if host not in ours:
+            return False
+        ports = {t.local.port for t in self.endpoint.transports if t.local is not None}
+        return uri.port is None or uri.port in ports
 
     async def _destinations(self, target: RouteTarget | SipUri | str, call: Call) -> list[Destination]:
         if isinstance(target, str):

@@ -173,6 +173,7 @@ class Phone:
         self.early_media = early_media
         self.policy = policy
         self.rtp = RtpPeer()
+        self.send_ack = True
         self.hotline: Address | None = None
         self.calls: list[PhoneCall] = []
         self._by_call_id: dict[str, PhoneCall] = {}
@@ -260,6 +261,8 @@ class Phone:
 
     def _ack(self, call: PhoneCall) -> None:
         assert call.dialog is not None
+        if not self.send_ack:
+            return
         dest = call._next_hop()
         body = b""
         content_type = None
