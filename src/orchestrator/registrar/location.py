@@ -88,7 +88,9 @@ class Binding:
     parameter (so ``+sip.instance`` and other feature tags stay). ``source``
     is where the REGISTER came from (the address to reach the UA through a
     NAT, and its transport); ``expires_at`` is absolute, in the service's
-    clock (POSIX seconds).
+    clock (POSIX seconds). ``path`` holds the REGISTER's Path values (RFC
+    3327): the proxies between us and the UA, to put as Route headers on
+    requests sent to this contact.
     """
 
     aor: str
@@ -102,6 +104,7 @@ class Binding:
     source: Address | None = None
     user_agent: str | None = None
     username: str | None = None
+    path: tuple[str, ...] = ()
 
     @property
     def uri(self) -> Uri:
@@ -140,6 +143,7 @@ class Binding:
             else {"host": self.source.host, "port": self.source.port, "transport": self.source.transport},
             "user_agent": self.user_agent,
             "username": self.username,
+            "path": list(self.path),
         }
 
     @classmethod
@@ -161,6 +165,7 @@ class Binding:
                 else Address(str(source["host"]), int(source["port"]), str(source["transport"])),
                 user_agent=data.get("user_agent"),
                 username=data.get("username"),
+                path=tuple(str(p) for p in data.get("path") or ()),
             )
         except (KeyError, TypeError, SipParseError) as exc:
             raise ValueError(f"binding record: {exc}") from None
@@ -303,6 +308,7 @@ class LocationService(Locator):
         source: Address | None = None,
         user_agent: str | None = None,
         username: str | None = None,
+        path: Sequence[str] = (),
     ) -> tuple[tuple[Binding, ...], list[RegistrationEvent]]:
         """Apply one REGISTER's contacts (``expires`` already negotiated; 0 removes).
 
@@ -311,6 +317,7 @@ class LocationService(Locator):
         over the limit) with nothing changed.
         """
         key = aor_key(aor)
+        path = tuple(path)
         unique: list[tuple[NameAddr, int]] = []
         for contact, expires in contacts:
             if not isinstance(expires, int) or expires < 0:
@@ -356,6 +363,7 @@ class LocationService(Locator):
                         source=source,
                         user_agent=user_agent,
                         username=username,
+                        path=path,
                     )
                     slots.append(binding)
                     origin.append(None)
@@ -378,6 +386,7 @@ class LocationService(Locator):
                     source=source,
                     user_agent=user_agent,
                     username=username,
+                    path=path,
                 )
                 slots[index] = binding
                 changes.append(("refreshed" if origin[index] is not None else "added", binding))

@@ -32,6 +32,10 @@ The steps, in the RFC's order:
    header (the interval granted to this request's contacts), a Date header
    and no Record-Route (10.3: a registrar MUST NOT add one).
 
+Path (RFC 3327): the Path values of a REGISTER are stored with its bindings
+(for the B2BUA to route through the same proxies, e.g. a Kamailio in front)
+and echoed in the 200 when the UA's Supported lists ``path``.
+
 Malformed requests are 400 with a Warning saying why; authentication
 outcomes say nothing beyond their status code.
 """
@@ -43,7 +47,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-from orchestrator.sip import Address, NameAddr, Request, Response, SipParseError, SipUri, make_response
+from orchestrator.sip import (
+    Address,
+    NameAddr,
+    Request,
+    Response,
+    SipParseError,
+    SipUri,
+    make_response,
+    parse_name_addr,
+)
 from orchestrator.sip._grammar import quote
 
 from .credentials import Account
@@ -64,7 +77,8 @@ class RegistrarConfig:
     ``domains``: hosts (names or addresses) whose bindings we hold - the
     Request-URI host and the AOR host must be one of them. ``date_header``
     adds ``Date`` to 200 responses (``now`` must then be POSIX time).
-    ``supported``: option tags accepted in Require.
+    ``supported``: option tags accepted in Require (``path``: RFC 3327,
+    which this registrar implements).
     """
 
     domains: frozenset[str]
@@ -72,7 +86,7 @@ class RegistrarConfig:
     max_expires: int = 3600
     default_expires: int = 3600
     date_header: bool = True
-    supported: frozenset[str] = frozenset()
+    supported: frozenset[str] = frozenset({"path"})
 
     def __post_init__(self) -> None:
         if isinstance(self.domains, str) or not self.domains:
@@ -200,6 +214,7 @@ class Registrar:
                     source=source,
                     user_agent=request.headers.get("User-Agent"),
                     username=account.username,
+                    path=self._path(request),
                 )
         except _Reject as r:
             return self._outcome(
@@ -236,6 +251,11 @@ class Registrar:
             q = contact.param("q")
             if q is not None and not _QVALUE.fullmatch(q):
                 raise _Reject(400, f"Contact q-value {q[:20]!r} is not a qvalue (RFC 3261 20.10)")
+        try:
+            for value in request.headers.values("Path"):
+                parse_name_addr(value, "Path")
+        except SipParseError as exc:
+            raise _Reject(400, exc.reason) from None
         return contacts, star, expires
 
     def _check_request_uri(self, request: Request) -> None:
@@ -333,10 +353,22 @@ class Registrar:
         except SipParseError:
             return self._to_tag(request)
 
+    def _path(self, request: Request) -> tuple[str, ...]:
+        """RFC 3327 5.3: the Path values are stored with the binding (when we support path)."""
+        if "path" not in self.config.supported:
+            return ()
+        return tuple(request.headers.values("Path"))
+
     def _ok(
         self, request: Request, bindings: tuple[Binding, ...], granted: list[int], now: float
     ) -> Response:
         headers: list[tuple[str, str]] = []
+        try:
+            echo_path = "path" in {t.lower() for t in request.supported}
+        except SipParseError:
+            echo_path = False
+        if echo_path:  # RFC 3327 5.3: returned to a UA that indicated support
+            headers.extend(("Path", p) for p in self._path(request))
         live = sorted(
             (b for b in bindings if b.expires_at > now),
             key=lambda b: (-(1.0 if b.q is None else b.q), -b.updated_at),

@@ -301,6 +301,7 @@ def test_bindings_survive_a_restart_in_sqlite(tmp_path):
             source=Address("192.0.2.1", 40001, "TCP"),
             user_agent="Linphone/5",
             username="9001",
+            path=["<sip:edge.example;lr>"],
         )
         loc.register("sip:9002@hotline.example", [(c("<sip:b@192.0.2.2>"), 30)], call_id="y", cseq=1, now=T0)
         loc.register("sip:9003@hotline.example", [(c("<sip:z@192.0.2.3>"), 30)], call_id="z", cseq=1, now=T0)
@@ -312,12 +313,13 @@ def test_bindings_survive_a_restart_in_sqlite(tmp_path):
         assert kinds(events) == ["device.registered"] and events[0].restored
         assert loc.lookup(AOR, T0 + 100) == before
         b = before[0]
-        assert (b.transport, b.user_agent, b.q, b.cseq, b.instance) == (
+        assert (b.transport, b.user_agent, b.q, b.cseq, b.instance, b.path) == (
             "TCP",
             "Linphone/5",
             0.7,
             7,
             "<urn:uuid:1>",
+            ("<sip:edge.example;lr>",),
         )
         assert loc.lookup("sip:9002@hotline.example", T0 + 100) == []  # expired while we were down
         # the CSeq rule holds across the restart

@@ -222,10 +222,31 @@ def test_request_uri_of_a_domain_we_do_not_serve_is_404(reg):
 
 def test_unsupported_require_is_420(reg):
     r = reg.handle_register(register(cseq=1, extra=[("Require", "path, gruu")]), PHONE, T0).response
-    assert r.status_code == 420 and r.headers.get("Unsupported") == "path, gruu"
-    reg2 = make_registrar(supported=frozenset({"path"}))
-    r = reg2.handle_register(register(cseq=1, extra=[("Require", "path")]), PHONE, T0).response
-    assert r.status_code == 401
+    assert r.status_code == 420 and r.headers.get("Unsupported") == "gruu"
+    r = reg.handle_register(register(cseq=1, extra=[("Require", "path")]), PHONE, T0).response
+    assert r.status_code == 401  # path is ours (RFC 3327)
+    no_path = make_registrar(supported=frozenset())
+    r = no_path.handle_register(register(cseq=1, extra=[("Require", "path")]), PHONE, T0).response
+    assert r.status_code == 420 and r.headers.get("Unsupported") == "path"
+
+
+def test_path_is_stored_and_echoed_to_a_ua_that_supports_it(reg):
+    """RFC 3327 5.3: a REGISTER that came through an edge proxy (Kamailio) carries Path."""
+    path = [("Path", "<sip:edge1.example;lr>"), ("Path", "<sip:edge2.example;lr>, <sip:edge3.example;lr>")]
+    phone = Phone(reg)
+    r = phone.send(T0, extra=[*path, ("Supported", "path, outbound")])
+    assert r.status_code == 200
+    assert r.headers.values("Path") == [
+        "<sip:edge1.example;lr>",
+        "<sip:edge2.example;lr>",
+        "<sip:edge3.example;lr>",
+    ]
+    (b,) = reg.location.lookup(AOR, T0)
+    assert b.path == ("<sip:edge1.example;lr>", "<sip:edge2.example;lr>", "<sip:edge3.example;lr>")
+    r = phone.send(T0 + 1, extra=path[:1])  # no Supported: path - stored, not echoed
+    assert r.status_code == 200 and r.headers.get("Path") is None
+    assert reg.location.lookup(AOR, T0 + 1)[0].path == ("<sip:edge1.example;lr>",)
+    assert phone.send(T0 + 2, extra=[("Path", "<sip:broken")]).status_code == 400
 
 
 def test_a_user_may_not_register_someone_elses_aor(reg):
