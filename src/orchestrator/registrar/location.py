@@ -31,6 +31,7 @@ negotiation, 423 - is :mod:`~orchestrator.registrar.registrar`):
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -70,13 +71,27 @@ def aor_key(aor: str | SipUri) -> str:
     softphone that registers ``sips:9001@example.com:5061`` is the same device
     (the same account) as ``sip:9001@example.com``, as Kamailio's
     ``user@domain`` index treats it. The host is case-insensitive; the user
-    part is not.
+    part is not. Raises ValueError for anything else.
     """
-    uri = parse_uri(aor) if isinstance(aor, str) else aor
+    if isinstance(aor, str):
+        return _text_key(aor)
+    return _uri_key(aor, aor)
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_key(text: str) -> str:  # every REGISTER and lookup names its AOR as text: parse it once
+    try:
+        uri = parse_uri(text)
+    except SipParseError as exc:
+        raise ValueError(f"aor: {exc.reason}") from None
+    return _uri_key(uri, text)
+
+
+def _uri_key(uri: object, shown: object) -> str:
     if not isinstance(uri, SipUri):
-        raise ValueError(f"aor: must be a sip: or sips: URI, not {str(aor)[:60]!r}")
+        raise ValueError(f"aor: must be a sip: or sips: URI, not {str(shown)[:60]!r}")
     if uri.user is None:
-        raise ValueError(f"aor: {str(aor)[:60]!r} has no user part")
+        raise ValueError(f"aor: {str(shown)[:60]!r} has no user part")
     return SipUri(uri.host.lower(), user=uri.user).canonical()
 
 
