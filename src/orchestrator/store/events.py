@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["StoredEvent", "EventFilter", "encode_event", "type_matcher", "TYPE_RE"]
+__all__ = ["StoredEvent", "EventFilter", "encode_event", "type_matcher", "to_acd_event", "acd_events", "TYPE_RE"]
 
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _PATTERN_RE = re.compile(r"^[a-z0-9_.*]+$")
@@ -220,3 +220,40 @@ class EventFilter:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         return clauses, params
+
+
+def to_acd_event(e: StoredEvent):
+    """The :mod:`orchestrator.acd.events` record a stored event stands for, or None.
+
+    A tolerant reader: fields the ACD record does not have (``reason`` and
+    ``synthetic`` on events crash recovery appends, extra fields a B2BUA adds
+    to a ``call.ended``) are dropped, and an event of an ACD type that lacks
+    a field the record needs (a B2BUA ``call.ended`` with only a SIP cause) is
+    not an ACD event (None). So :mod:`orchestrator.metrics` can be fed the
+    whole log.
+    """
+    from dataclasses import fields as _fields
+
+    from orchestrator.acd.events import EVENT_TYPES, event_from_dict
+
+    cls = EVENT_TYPES.get(e.type)
+    if cls is None:
+        return None
+    names = {f.name for f in _fields(cls)}
+    d = {k: v for k, v in e.data.items() if k in names and k != "at"}
+    d["type"] = e.type
+    d["at"] = e.at
+    try:
+        return event_from_dict(d)
+    except ValueError:
+        return None
+
+
+def acd_events(events) -> list:
+    """:func:`to_acd_event` over ``events``, keeping only the ACD records (in the given order)."""
+    out = []
+    for e in events:
+        acd = to_acd_event(e)
+        if acd is not None:
+            out.append(acd)
+    return out
