@@ -48,7 +48,14 @@ from .location import Binding, LocationService, LocationStatistics, Locator, Reg
 from .registrar import RegisterOutcome, Registrar, RegistrarConfig, RegistrarStatistics
 from .service import ChannelSink, EventSink, RegistrarService, ServiceStatistics
 from .store import BindingStore, MemoryBindingStore, SqliteBindingStore
-from .trunks import OutboundCredentials, Trunk, TrunkTable, authorize_retry, best_challenge
+from .trunks import (
+    OutboundCredentials,
+    Trunk,
+    TrunkTable,
+    authorize_retry,
+    best_challenge,
+    trunks_from_config,
+)
 
 __all__ = [
     "CONFIG_KEYS",
@@ -94,4 +101,5 @@ __all__ = [
     "authorize_retry",
     "best_challenge",
     "make_ha1s",
+    "trunks_from_config",
 ]

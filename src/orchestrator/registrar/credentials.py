@@ -180,21 +180,26 @@ def accounts_from_config(
     algorithms: Iterable[str] = ("SHA-256", "MD5"),
     kind: Literal["user", "trunk"] = "user",
     where: str = "account",
+    ignore_keys: Iterable[str] = (),
 ) -> list[Account]:
     """Accounts from configuration tables (TOML ``[[agent]]``-style dicts).
 
     Each entry has ``username`` and either HA1s (``ha1_sha256``, ``ha1_md5``,
     ``ha1_sha512_256``) or a ``password``, which is hashed here for
     ``algorithms`` and dropped. Optional ``aors``: extra AORs it may register.
-    Errors name the entry: ``account[3].ha1_md5: must be 32 hex digits``.
+    ``ignore_keys`` are keys other subsystems read from the same table (an
+    ``[[agent]]`` also has the ACD's ``skills``...); any other unknown key is
+    an error, so a typo is not silently ignored. Errors name the entry:
+    ``account[3]: ha1: MD5 HA1 of '9001' must be 32 hex digits``.
     """
     algorithms = tuple(algorithms)
+    known = {"username", "password", "aors", "display_name", *CONFIG_KEYS.values(), *ignore_keys}
     out = []
     for index, entry in enumerate(entries):
         label = f"{where}[{index}]"
         if not isinstance(entry, Mapping):
             raise ValueError(f"{label}: must be a table")
-        unknown = set(entry) - {"username", "password", "aors", "display_name", *CONFIG_KEYS.values()}
+        unknown = set(entry) - known
         if unknown:
             raise ValueError(f"{label}: unknown keys {', '.join(sorted(unknown))}")
         username = entry.get("username")

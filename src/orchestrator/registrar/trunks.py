@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.sip import (
     AuthHeader,
@@ -33,7 +34,7 @@ from orchestrator.sip import (
 )
 from orchestrator.sip.digest import parse_challenges
 
-from .credentials import Account, canonical_algorithm, make_ha1s
+from .credentials import CONFIG_KEYS, Account, accounts_from_config, canonical_algorithm, make_ha1s
 
 __all__ = ["OutboundCredentials", "Trunk", "TrunkTable", "authorize_retry", "best_challenge"]
 
@@ -245,3 +246,95 @@ def authorize_retry(
     cseq = request.cseq
     retry.headers.set("CSeq", f"{cseq.seq + 1} {cseq.method}")
     return retry
+
+
+_TRUNK_KEYS = frozenset({"name", "allow", "username", "password", *CONFIG_KEYS.values(), "outbound"})
+_OUTBOUND_KEYS = frozenset({"username", "password", "realm", *CONFIG_KEYS.values()})
+
+
+def trunks_from_config(
+    entries: Iterable[Mapping[str, Any]],
+    realm: str,
+    *,
+    algorithms: Iterable[str] = ("SHA-256", "MD5"),
+    ignore_keys: Iterable[str] = (),
+) -> list[Trunk]:
+    """Trunks from ``[[trunk]]`` tables::
+
+        [[trunk]]
+        name = "carrier"
+        allow = ["203.0.113.0/24"]       # inbound by source address
+        username = "pbx-b"               # and/or inbound by digest, in our realm:
+        ha1_sha256 = "..."               #   HA1s, or a password hashed here
+        [trunk.outbound]                 # answering the carrier's challenges
+        username = "hotline"
+        realm = "sip.carrier.example"    # with a realm, a password is hashed here
+        password = "..."                 # or ha1_md5 / ha1_sha256 (they need the realm)
+
+    ``ignore_keys`` are the keys other subsystems read from the same table
+    (routing: host, port, prefixes...); any other unknown key is an error
+    naming the entry: ``trunk[1].outbound: ...``.
+    """
+    algorithms = tuple(algorithms)
+    known = _TRUNK_KEYS | frozenset(ignore_keys)
+    out = []
+    for index, entry in enumerate(entries):
+        label = f"trunk[{index}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{label}: must be a table")
+        unknown = set(entry) - known
+        if unknown:
+            raise ValueError(f"{label}: unknown keys {', '.join(sorted(unknown))}")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{label}.name: must be a non-empty string")
+        label = f"trunk[{index}] ({name})"
+        allow = entry.get("allow", ())
+        if isinstance(allow, str) or not all(isinstance(a, str) for a in allow):
+            raise ValueError(f"{label}.allow: must be a list of CIDR strings")
+        inbound = None
+        if "username" in entry:
+            fields = {k: entry[k] for k in ("username", "password", *CONFIG_KEYS.values()) if k in entry}
+            (inbound,) = accounts_from_config(
+                [fields], realm, algorithms=algorithms, kind="trunk", where=label
+            )
+        elif "password" in entry or any(k in entry for k in CONFIG_KEYS.values()):
+            raise ValueError(f"{label}: inbound credentials need a username")
+        outbound = None
+        if "outbound" in entry:
+            outbound = _outbound_from_config(entry["outbound"], f"{label}.outbound", algorithms)
+        if not allow and inbound is None and outbound is None:
+            raise ValueError(f"{label}: needs allow, inbound credentials or outbound credentials")
+        try:
+            out.append(Trunk(name, tuple(allow), inbound, outbound))
+        except ValueError as exc:
+            raise ValueError(f"{label}: {exc}") from None
+    return out
+
+
+def _outbound_from_config(table: Any, label: str, algorithms: tuple[str, ...]) -> OutboundCredentials:
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{label}: must be a table")
+    unknown = set(table) - _OUTBOUND_KEYS
+    if unknown:
+        raise ValueError(f"{label}: unknown keys {', '.join(sorted(unknown))}")
+    username, password, realm = table.get("username"), table.get("password"), table.get("realm")
+    if not isinstance(username, str) or not username:
+        raise ValueError(f"{label}.username: must be a non-empty string")
+    if realm is not None and (not isinstance(realm, str) or not realm):
+        raise ValueError(f"{label}.realm: must be a non-empty string")
+    ha1 = {alg: table[key] for alg, key in CONFIG_KEYS.items() if key in table}
+    try:
+        if password is not None:
+            if ha1:
+                raise ValueError("give either password or HA1 values, not both")
+            if not isinstance(password, str) or not password:
+                raise ValueError("password: must be a non-empty string")
+            return OutboundCredentials.from_password(username, password, realm=realm, algorithms=algorithms)
+        if not ha1:
+            raise ValueError("needs a password or HA1 values")
+        if realm is None:
+            raise ValueError("HA1 values need the realm they were made for")
+        return OutboundCredentials(username, {(realm, alg): value for alg, value in ha1.items()})
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None

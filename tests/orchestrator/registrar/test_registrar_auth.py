@@ -294,3 +294,53 @@ def test_outbound_password_with_a_realm_is_not_kept():
     creds = OutboundCredentials.from_password("u", "carrier-pw", realm=CARRIER_REALM)
     assert creds.password is None and set(creds.ha1) == {(CARRIER_REALM, "SHA-256"), (CARRIER_REALM, "MD5")}
     assert "carrier-pw" not in repr(OutboundCredentials.from_password("u", "carrier-pw"))
+
+
+# -- configuration ---------------------------------------------------------------------------------
+def test_trunks_from_config_tables():
+    import tomllib
+
+    from orchestrator.registrar import trunks_from_config
+
+    config = tomllib.loads(f"""
+[[trunk]]
+name = "carrier"
+allow = ["203.0.113.0/24"]
+host = "sip.carrier.example"
+[trunk.outbound]
+username = "hotline"
+realm = "{CARRIER_REALM}"
+password = "carrier-pw"
+
+[[trunk]]
+name = "branch-pbx"
+username = "pbx-b"
+ha1_md5 = "{make_ha1s("pbx-b", REALM, "trunk-pw", ["MD5"])["MD5"]}"
+""")
+    carrier, pbx = trunks_from_config(config["trunk"], REALM, ignore_keys={"host"})
+    assert carrier.allow == ("203.0.113.0/24",) and carrier.inbound is None
+    assert carrier.outbound.password is None and (CARRIER_REALM, "SHA-256") in carrier.outbound.ha1
+    assert pbx.inbound.kind == "trunk" and set(pbx.inbound.ha1) == {"MD5"} and pbx.outbound is None
+    table = TrunkTable([carrier, pbx])
+    assert table.match_source("203.0.113.77") is carrier and table.by_username("pbx-b") is pbx
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"name": "t", "allow": ["10.0.0.0/8"], "host": "x"}, r"trunk\[0\]: unknown keys host"),
+        ({"allow": ["10.0.0.0/8"]}, r"trunk\[0\]\.name"),
+        ({"name": "t"}, "needs allow, inbound credentials or outbound"),
+        ({"name": "t", "password": "x"}, "need a username"),
+        ({"name": "t", "allow": "10.0.0.0/8"}, r"\(t\)\.allow"),
+        ({"name": "t", "allow": ["10.0.0.1/8"]}, "not a network"),
+        ({"name": "t", "outbound": {"username": "u", "ha1_md5": "0" * 32}}, "need the realm"),
+        ({"name": "t", "outbound": {"username": "u"}}, "needs a password or HA1"),
+        ({"name": "t", "outbound": {"username": "u", "pass": "x"}}, r"outbound: unknown keys pass"),
+    ],
+)
+def test_trunk_config_errors_name_the_entry(entry, message):
+    from orchestrator.registrar import trunks_from_config
+
+    with pytest.raises(ValueError, match=message):
+        trunks_from_config([entry], REALM)

@@ -268,3 +268,11 @@ def test_digest_config_validation():
         DigestAuth(Directory(), DigestConfig(realm=REALM, secret=b"short"))
     cfg = DigestConfig(realm=REALM, secret=SECRET, algorithms=("SHA-256",))
     assert cfg.user_agent_algorithms == () and cfg.algorithms_for("baresip v1.0.0") == ("SHA-256",)
+
+
+def test_shared_agent_tables_may_carry_other_subsystems_keys():
+    entry = {"username": "9001", "password": "pw", "skills": {"en": 5}, "queues": ["support"]}
+    with pytest.raises(ValueError, match="unknown keys queues, skills"):
+        accounts_from_config([entry], REALM)
+    (account,) = accounts_from_config([entry], REALM, ignore_keys=("skills", "queues"))
+    assert account.username == "9001"
