@@ -493,3 +493,17 @@ def test_captured_credentials_fail_with_the_wrong_stored_password():
     )
     outcomes = replay(reg, ["baresip_02.sip", "linphone_02.sip"], Address("127.0.0.1", 5000, "UDP"))
     assert [o.status_code for o in outcomes] == [403, 403]
+
+
+def test_qop_auth_is_required(reg):
+    """We offer qop="auth" only: an RFC 2069-style answer (no qop) or auth-int is refused."""
+    ch = challenge_of(first_challenge(reg))
+    no_qop = parse_auth_header(str(ch).replace(', qop="auth"', ""), "WWW-Authenticate")
+    assert no_qop.get("qop") is None
+    r = reg.handle_register(signed(register(cseq=2), no_qop), PHONE, T0 + 1).response
+    assert r.status_code == 403
+    auth_int = parse_auth_header(str(ch).replace('qop="auth"', 'qop="auth-int"'), "WWW-Authenticate")
+    r = reg.handle_register(signed(register(cseq=3), auth_int), PHONE, T0 + 1).response
+    assert r.status_code == 403
+    assert reg.auth.statistics(T0).forbidden_by_reason == {"qop missing or not offered": 2}
+    assert reg.handle_register(signed(register(cseq=4), ch), PHONE, T0 + 1).response.status_code == 200
