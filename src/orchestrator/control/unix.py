@@ -103,6 +103,10 @@ class UnixControlServer:
         self.connections += 1
         try:
             await self._serve_stream(stream)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except* Exception:  # one connection's bug must never take the control socket down
+            log.exception("control: a connection on %s failed", self.path)
         finally:
             self.connections -= 1
             await stream.aclose()

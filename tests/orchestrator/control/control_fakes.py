@@ -233,7 +233,7 @@ class CallCentre:
     """Everything wired: ``server`` (an RpcServer), ``hub``, ``tokens`` per role, the services."""
 
     def __init__(self, tmp: Path | None = None, *, agents=AGENTS, queues=("support", "sales"), hub=None,
-                 ring_timeout: float = 20.0, wrapup: float = 0.0) -> None:
+                 ring_timeout: float = 20.0, wrapup: float = 0.0, metrics=None) -> None:
         self.clock = Clock()
         self.hub = hub if hub is not None else EventHub(clock=self.clock)
         self.events: list[ev.Event] = []
@@ -268,7 +268,7 @@ class CallCentre:
         }
         self.audit = MemoryAuditLog()
         self.server = RpcServer(tokens=self.tokens, services=self.services, hub=self.hub, audit=self.audit,
-                                clock=self.clock)
+                                clock=self.clock, metrics=metrics)
 
     # ------------------------------------------------------------------ feeding the ACD
 
