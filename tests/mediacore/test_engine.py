@@ -672,3 +672,41 @@ def test_no_python_runs_per_packet():
     # Python saw the same handful of profile events around time.sleep in both runs.
     assert calls_big == calls_small and calls_small < 10
     assert ev_big == 0 and ev_small <= 1  # at most the latch event of the first run
+
+
+def test_opus_and_pcmu_legs_transcode_both_ways(engine, peers):
+    """A wideband Opus phone talking to a G.711 phone: the engine decodes
+    Opus at 16 kHz, mixes at the room's rate and encodes each side's codec."""
+    from mediacore import opus
+
+    x, y = peers(payload_type=111), peers()
+    a = engine.create_leg(codec="opus", payload_type=111, sample_rate=16000, remote=x.address)
+    b = engine.create_leg(codec="PCMU", remote=y.address)
+    engine.bridge(a.id, b.id, sample_rate=16000)
+    enc = opus.Encoder(sample_rate=16000, bitrate=24000)
+    import threading
+
+    def send_opus():
+        pcm = tone(700, 1.2, rate=16000)
+        start = time.monotonic()
+        for i in range(0, len(pcm) - 319, 320):
+            x.send(x.packet(enc.encode(pcm[i:i + 320]), samples=960, marker=(i == 0)), to(a))
+            delay = start + (i // 320 + 1) * 0.02 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    t = threading.Thread(target=send_opus)
+    t.start()
+    y.stream_pcm(tone(300, 1.2), to(b))
+    t.join()
+    time.sleep(0.2)
+    # The G.711 side hears the Opus side's 700 Hz.
+    assert band_energy(y.audio(), 700) > 0.8
+    # The Opus side receives valid Opus (48 kHz RTP clock) carrying 300 Hz.
+    got = [p for p in x.packets() if p.payload_type == 111]
+    assert len(got) > 40
+    steps = {(got[i + 1].timestamp - got[i].timestamp) % 2**32 for i in range(len(got) - 1)}
+    assert steps == {960}  # 20 ms at the 48 kHz RTP clock (RFC 7587)
+    dec = opus.Decoder(sample_rate=16000)
+    heard = np.concatenate([dec.decode(p.payload) for p in got])
+    assert band_energy(heard, 300, rate=16000) > 0.8
