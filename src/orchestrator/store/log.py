@@ -59,8 +59,9 @@ import trio
 from . import cdr
 from .audit import AuditEntry, check_audit, redact
 from .backend import Backend, Pool, open_backend
-from .errors import StoreClosedError, StoreError
+from .errors import SchemaError, StoreClosedError, StoreError
 from .events import EventFilter, StoredEvent, decode_row, encode_event
+from .schema import SCHEMA_VERSION
 from .tail import Subscription, Tail
 from .url import parse_url
 
@@ -158,11 +159,13 @@ class EventLog:
     append per transaction (False: only for measuring the difference).
     ``max_batch``: most events per transaction. ``readers``: reader
     connections. ``recover``: run crash recovery at open. ``tail_size``:
-    recent events kept in memory for subscribers.
+    recent events kept in memory for subscribers. ``read_only``: open an
+    existing database without writing anything (no migration, no recovery,
+    no writer thread; appends raise StoreError): what reports use.
     """
 
     def __init__(self, url: str, *, node: str | None = None, group_commit: bool = True, max_batch: int = 1000,
-                 readers: int = 4, recover: bool = True, tail_size: int = 65536) -> None:
+                 readers: int = 4, recover: bool = True, tail_size: int = 65536, read_only: bool = False) -> None:
         self._url = parse_url(url)
         if node is None:
             node = socket.gethostname() or "hotline"
@@ -192,27 +195,56 @@ class EventLog:
         self._follower: threading.Thread | None = None
         self._follower_stop = threading.Event()
         self._follower_lock = threading.Lock()
+        self.read_only = bool(read_only)
+        self.last_recovery: RecoveryReport | None = None
+        if self.read_only:
+            self._conn = None
+            self._schema_version, head = self._open_read_only()
+        else:
+            try:
+                self._conn = self._backend.connect("writer")
+            except Exception as exc:
+                raise StoreError(f"cannot open {self._url.redacted()}: {exc}") from exc
+            try:
+                self._schema_version = self._backend.migrate(self._conn)
+                head = self._backend.fetchone(self._conn, "SELECT last_seq FROM log_head WHERE id = 1")[0]
+            except BaseException:
+                self._backend.close(self._conn)
+                raise
+        self._pool = Pool(self._backend, readers)
+        self._tail = Tail(int(head), tail_size)
+        self._writer: threading.Thread | None = None
+        if not self.read_only:
+            self._writer = threading.Thread(target=self._write_loop, name=f"hotline-store-writer-{node}",
+                                            daemon=True)
+            self._writer.start()
+            if recover:
+                try:
+                    self.last_recovery = self.recover()
+                except BaseException:
+                    self.close()
+                    raise
+
+    def _open_read_only(self) -> tuple[int, int]:
+        """Check an existing database without changing it: (schema version, head)."""
+        if self._url.backend == "sqlite" and not self._url.path.exists():
+            raise StoreError(f"{self._url.path}: no such database")
         try:
-            self._conn = self._backend.connect("writer")
+            conn = self._backend.connect("reader")
         except Exception as exc:
             raise StoreError(f"cannot open {self._url.redacted()}: {exc}") from exc
         try:
-            self._schema_version = self._backend.migrate(self._conn)
-            head = self._backend.fetchone(self._conn, "SELECT last_seq FROM log_head WHERE id = 1")[0]
-        except BaseException:
-            self._backend.close(self._conn)
-            raise
-        self._pool = Pool(self._backend, readers)
-        self._tail = Tail(int(head), tail_size)
-        self._writer = threading.Thread(target=self._write_loop, name=f"hotline-store-writer-{node}", daemon=True)
-        self._writer.start()
-        self.last_recovery: RecoveryReport | None = None
-        if recover:
             try:
-                self.last_recovery = self.recover()
-            except BaseException:
-                self.close()
-                raise
+                version = self._backend.fetchone(conn, "SELECT MAX(version) FROM schema_version")[0]
+                head = self._backend.fetchone(conn, "SELECT last_seq FROM log_head WHERE id = 1")[0]
+            except Exception as exc:
+                raise SchemaError(f"{self._url.redacted()} is not a Hotline database ({exc})") from None
+            if version is None or version > SCHEMA_VERSION:
+                raise SchemaError(f"{self._url.redacted()}: schema version {version} cannot be read by this "
+                                  f"Hotline ({SCHEMA_VERSION})")
+            return int(version), int(head)
+        finally:
+            self._backend.close(conn)
 
     # -- lifecycle -------------------------------------------------------------------------------
     @classmethod
@@ -234,7 +266,8 @@ class EventLog:
             self._closed = True
             self._jobs.append(_Job("stop", [], None))
             self._cond.notify()
-        self._writer.join()
+        if self._writer is not None:
+            self._writer.join()
         self._follower_stop.set()
         if self._follower is not None:
             self._follower.join()
@@ -259,6 +292,8 @@ class EventLog:
 
     # -- the writer ------------------------------------------------------------------------------
     def _submit(self, job: _Job) -> None:
+        if self.read_only:
+            raise StoreError("the event log was opened read-only")
         with self._cond:
             if self._closed:
                 raise StoreClosedError("the event log is closed")
@@ -727,15 +762,24 @@ class EventLog:
         return await trio.to_thread.run_sync(self.agent_states_sync)
 
     def agent_state_before_sync(self, at: float, agents: Iterable[str] | None = None) -> list[StoredEvent]:
-        """Each agent's last ``agent.state`` event with ``at`` before ``at`` (its state at that moment)."""
+        """Each agent's last ``agent.state`` event dated before ``at`` (its state at that moment), by seq."""
+        return self._agent_state_edge(at, agents, before=True)
+
+    def agent_state_after_sync(self, at: float, agents: Iterable[str] | None = None) -> list[StoredEvent]:
+        """Each agent's first ``agent.state`` event dated at or after ``at``, by seq."""
+        return self._agent_state_edge(at, agents, before=False)
+
+    def _agent_state_edge(self, at: float, agents: Iterable[str] | None, *, before: bool) -> list[StoredEvent]:
         self._check_range(None, None, at, None, None)
         names = [r.agent for r in self.agent_states_sync()] if agents is None else list(agents)
+        text = (f"SELECT {_EVENT_COLUMNS} FROM events WHERE agent = ? AND type = 'agent.state' AND at < ? "
+                "ORDER BY at DESC, seq DESC LIMIT 1") if before else (
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE agent = ? AND type = 'agent.state' AND at >= ? "
+                "ORDER BY at, seq LIMIT 1")
         out = []
         with self._pool.connection() as conn:
             for agent in names:
-                row = self._backend.fetchone(
-                    conn, f"SELECT {_EVENT_COLUMNS} FROM events WHERE agent = ? AND type = 'agent.state' AND at < ? "
-                          "ORDER BY at DESC, seq DESC LIMIT 1", (agent, at))
+                row = self._backend.fetchone(conn, text, (agent, at))
                 if row is not None:
                     out.append(decode_row(*row))
         out.sort(key=lambda e: e.seq)
