@@ -77,8 +77,11 @@ class Principal:
 
 
 def new_token() -> str:
-    """A new random bearer token (256 bits)."""
-    return secrets.token_urlsafe(32)
+    """A new random bearer token (256 bits), never starting with ``-`` (``--token -x`` reads as an option)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def hash_token(token: str) -> str:

@@ -8,7 +8,14 @@ import stat
 
 import pytest
 
-from orchestrator.control import Principal, TokenStore, hash_token, load_or_create_token, principals_from_config
+from orchestrator.control import (
+    Principal,
+    TokenStore,
+    hash_token,
+    load_or_create_token,
+    new_token,
+    principals_from_config,
+)
 
 
 def test_tokens_are_random_and_only_their_digest_is_kept():
@@ -16,6 +23,7 @@ def test_tokens_are_random_and_only_their_digest_is_kept():
     admin = Principal("root", "admin")
     tokens = {store.add(Principal(f"p{i}", "crm")) for i in range(50)}
     assert len(tokens) == 50 and all(len(t) >= 43 for t in tokens)      # 32 random bytes, base64url
+    assert not any(t.startswith("-") for t in tokens)                   # usable as `--token T`
     token = store.add(admin)
     assert store.authenticate(token) == admin
     # nothing in the store's state holds the token itself
@@ -23,6 +31,14 @@ def test_tokens_are_random_and_only_their_digest_is_kept():
     assert token not in held
     assert hashlib.sha256(token.encode()).hexdigest() in held
     assert hash_token(token) == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_tokens_never_start_with_a_dash(monkeypatch):
+    import secrets
+
+    made = iter(["-looks-like-an-option", "-again", "fine-token"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(made))
+    assert new_token() == "fine-token"
 
 
 @pytest.mark.parametrize("bad", [None, "", 42, b"bytes", "x" * 513, "\udcff", "almost"])
