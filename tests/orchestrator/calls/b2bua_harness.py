@@ -387,8 +387,9 @@ class Hotline:
 async def running_hotline(*, dids: dict | None = None, config: CallManagerConfig | None = None,
                           handlers: dict | None = None, authenticator=None, router=None,
                           endpoint_config: EndpointConfig | None = None, tcp: bool = False,
-                          engine_threads: int = 1) -> AsyncIterator[Hotline]:
-    lo, hi = engine_port_range()
+                          engine_threads: int = 1, engine_ports: tuple[int, int] | None = None,
+                          ) -> AsyncIterator[Hotline]:
+    lo, hi = engine_ports or engine_port_range()
     engine = Engine(port_range=(lo, hi), threads=engine_threads, stats_interval=0)
     transports = [UdpTransport("127.0.0.1", 0)]
     if tcp:
