@@ -15,6 +15,7 @@
 (() => {
   const TOKEN_KEY = "hotline.wallboard.token";
   const STATES = ["available", "ringing", "on_call", "wrap_up", "break"];
+  const LABELS = { on_call: "on call", wrap_up: "wrap-up" };  // other states read as they are
   const queues = new Map();   // queue name -> last queue.stats
   const agents = new Map();   // agent id -> {agent, state, reason, call, queue, since}
   const pending = new Map();  // request id -> {resolve, reject}
@@ -112,7 +113,7 @@
   function renderAgent(a) {
     const row = rowFor($("agents").tBodies[0], "agent-row", a.agent, "data-agent");
     setField(row, "agent", a.agent);
-    const state = setField(row, "state", a.state);
+    const state = setField(row, "state", LABELS[a.state] || a.state);
     state.dataset.state = a.state;
     setField(row, "reason", a.reason ? `(${a.reason})` : "");
     setField(row, "call", a.call || "");
