@@ -368,6 +368,11 @@ class Hotline:
     locator: InMemoryLocator
     events: list[CallEvent]
     address: Address
+    engine_ports: tuple[int, int] = (0, 0)
+
+    @property
+    def engine_port_range(self) -> range:
+        return range(self.engine_ports[0], self.engine_ports[1] + 1)
 
     def names(self) -> list[str]:
         return [e.name for e in self.events]
@@ -406,7 +411,7 @@ async def running_hotline(*, dids: dict | None = None, config: CallManagerConfig
         async with trio.open_nursery() as nursery:
             await nursery.start(endpoint.run)
             await nursery.start(manager.run)
-            yield Hotline(engine, endpoint, manager, locator, events, endpoint.local_address("UDP"))
+            yield Hotline(engine, endpoint, manager, locator, events, endpoint.local_address("UDP"), (lo, hi))
             nursery.cancel_scope.cancel()
     finally:
         engine.close()

@@ -95,11 +95,12 @@ def rendered_peers(tmp: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def process(cmd: Sequence[str], *, cwd: Path | None = None, log: Path | None = None,
-                  stop_signal: int = signal.SIGTERM, env: dict | None = None) -> AsyncIterator[trio.Process]:
+                  stop_signal: int = signal.SIGTERM, env: dict | None = None,
+                  stdin: int = subprocess.DEVNULL) -> AsyncIterator[trio.Process]:
     """Run a peer in the background; on exit send ``stop_signal`` to its PID, then kill it."""
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     proc = await trio.lowlevel.open_process(list(cmd), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env)
+                                            stdin=stdin, env=env)
     try:
         yield proc
     finally:
@@ -281,3 +282,48 @@ class Baresip:
         while sum(1 for e in self.events if e.get("type") == kind) < count:
             await self._arrived.wait()
         return [e for e in self.events if e.get("type") == kind][count - 1]
+
+
+# ---------------------------------------------------------------------------- linphone
+class Linphone:
+    """linphonec 5.1 (RECIPES.md 3) in piped mode, auto-answering, audio from a WAV file.
+
+    Not the ``linphonecsh`` daemon: that one is shared per Unix user. HOME points
+    at a private directory (so the fix for its database directory stays ours)
+    and the config is a fresh copy of the pristine one with our ports.
+    """
+
+    def __init__(self, peers: Path, workdir: Path, name: str = "carol") -> None:
+        self.name = name
+        self.sip_port = free_port()
+        self.rtp_min = free_port(pair=True, span=20)
+        self.home = workdir / f"linphone-{name}"
+        (self.home / ".local" / "share" / "linphone").mkdir(parents=True)
+        text = (peers / "linphone" / "linphonerc.pristine").read_text()
+        text = re.sub(r"sip_port=\d+", f"sip_port={self.sip_port}", text)
+        text = re.sub(r"contact=sip:\S+", f"contact=sip:{name}@127.0.0.1:{self.sip_port}", text)
+        text = re.sub(r"audio_rtp_port=\S+", f"audio_rtp_port={self.rtp_min}-{self.rtp_min + 19}", text)
+        self.config = self.home / "linphonerc"
+        self.config.write_text(text)
+        self.wav = peers / "audio" / "welcome_30s.wav"
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.name}@127.0.0.1:{self.sip_port}"
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Linphone]:
+        env = {**os.environ, "HOME": str(self.home)}
+        async with process(["linphonec", "-c", str(self.config), "-a"], env=env, stdin=subprocess.PIPE,
+                           log=self.home / "linphonec.log") as proc:
+            self.proc = proc
+            for command in ("soundcard use files", f"play {self.wav}"):
+                await proc.stdin.send_all(command.encode() + b"\n")
+            await trio.sleep(1.0)
+            try:
+                yield self
+            finally:
+                with contextlib.suppress(Exception):
+                    await proc.stdin.send_all(b"quit\n")
+                with trio.move_on_after(3):
+                    await proc.wait()
