@@ -259,12 +259,9 @@ class SipLeg:
         return self.send_invite(self.flow)
 
     def on_provisional(self, response: Response) -> None:
-        if response.to.tag and self.state in (LegState.CALLING, LegState.EARLY):
-            if self.dialog is None and self.invite is not None:
-                try:
-                    self.dialog = Dialog.from_uac(self.invite, response)
-                except SipParseError:
-                    return
+        # An early dialog (12.1.2) is only noted: nothing is ever sent within it (a ringing
+        # branch is CANCELled, not BYEd), so the Dialog is built from the 2xx alone.
+        if self.state is LegState.CALLING and response.to.tag:
             self.state = LegState.EARLY
 
     def on_2xx(self, response: Response) -> bool:

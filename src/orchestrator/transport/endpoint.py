@@ -33,9 +33,10 @@ connection's writer task), so the handler may answer from plain functions.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
-import math
+import os
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,15 @@ log = logging.getLogger("hotline.sip")
 DEFAULT_CONTENT_TYPES = frozenset({
     "application/sdp", "application/dtmf-relay", "application/dtmf", "message/sipfrag",
 })
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class Transport(Protocol):
@@ -225,8 +235,8 @@ class ClientTransaction:
         self.provisional_received = False
         self._cancel_requested = False
         self.cancel_transaction: ClientTransaction | None = None
-        self._send, self._receive = trio.open_memory_channel(math.inf)
-        self._final_event = trio.Event()
+        self._next = 0  # the next response ``async for`` yields
+        self._changed: trio.Event | None = None  # made only when someone waits (most BYEs: nobody)
 
     def __repr__(self) -> str:
         state = self.final.status_code if self.final else "pending"
@@ -242,25 +252,32 @@ class ClientTransaction:
                     self._send_cancel()
             else:
                 self.final = response
-            self._send.send_nowait(response)
-            if self.final is not None:
-                self._send.close()
-                self._final_event.set()
+            if self._changed is not None:
+                self._changed.set()
+                self._changed = None
         if self.on_response is not None:
             self.on_response(response)
 
     def __aiter__(self) -> ClientTransaction:
         return self
 
+    async def _wait_change(self) -> None:
+        if self._changed is None:
+            self._changed = trio.Event()
+        await self._changed.wait()
+
     async def __anext__(self) -> Response:
-        try:
-            return await self._receive.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise StopAsyncIteration from None
+        while self._next >= len(self.responses):
+            if self.final is not None:
+                raise StopAsyncIteration
+            await self._wait_change()
+        response = self.responses[self._next]
+        self._next += 1
+        return response
 
     async def final_response(self) -> Response:
-        await self._final_event.wait()
-        assert self.final is not None
+        while self.final is None:
+            await self._wait_change()
         return self.final
 
     def __await__(self) -> Any:
@@ -278,6 +295,30 @@ class ClientTransaction:
     def _send_cancel(self) -> None:
         if self.cancel_transaction is None and self.final is None:
             self.cancel_transaction = self.endpoint.send_request(make_cancel(self.request), self.destination)
+
+
+class SecureRandom:
+    """``getrandbits`` from the kernel's CSPRNG, read 4 KiB at a time.
+
+    Tags, branches and Call-IDs must be unpredictable (RFC 3261 19.3: they
+    guard dialogs against injection). ``random.SystemRandom`` is that, but
+    makes one ``getrandom`` system call per identifier; this reads the same
+    source in blocks.
+    """
+
+    def __init__(self, block: int = 4096) -> None:
+        self._block = block
+        self._buffer = b""
+        self._pos = 0
+
+    def getrandbits(self, k: int) -> int:
+        n = (k + 7) // 8
+        if self._pos + n > len(self._buffer):
+            self._buffer = os.urandom(max(self._block, n))
+            self._pos = 0
+        chunk = self._buffer[self._pos:self._pos + n]
+        self._pos += n
+        return int.from_bytes(chunk, "big") >> (8 * n - k)
 
 
 class SipEndpoint:
@@ -304,7 +345,7 @@ class SipEndpoint:
         self._by_name: dict[str, Transport] = {}
         for t in self.transports:
             self._by_name.setdefault(t.name, t)
-        self._rng = rng if rng is not None else random.SystemRandom()
+        self._rng = rng if rng is not None else SecureRandom()
         self._timers = TimerService(self._timer_fired)
         self._limiter = SourceRateLimiter(config.rate_limit, exempt=config.trusted_sources) \
             if config.rate_limit is not None else None
@@ -407,9 +448,7 @@ class SipEndpoint:
             raise TransportUnavailable(f"uri: no {name} transport for {uri}")
         host = (uri.maddr or uri.host).strip("[]")
         port = uri.port or (5061 if name == "TLS" else 5060)
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
+        if not _is_ip_literal(host):
             return None
         return Address(host, port, name)
 

@@ -7,6 +7,13 @@ timer earlier than the current wake-up moves the sleeping task's deadline
 (a cancel scope's ``deadline`` is mutable), so no wake-up channel is needed.
 Cancelled or re-armed entries are dropped lazily when they reach the top, and
 the heap is rebuilt when stale entries outnumber live ones.
+
+Wake-ups are rounded up to a grid of ``resolution`` seconds (10 ms by
+default): SIP timers are hundreds of milliseconds or more, and most are
+cancelled long before they fire (Timer A and E stop at the first response),
+so coalescing keeps the service from waking, and its deadline from moving,
+for every transaction. A timer therefore fires up to ``resolution`` late,
+never early.
 """
 
 from __future__ import annotations
@@ -37,8 +44,11 @@ class TimerService:
     is not caught here (the endpoint's callback catches and counts its own).
     """
 
-    def __init__(self, fire: Callable[[Hashable, str, float], None]) -> None:
+    def __init__(self, fire: Callable[[Hashable, str, float], None], *, resolution: float = 0.01) -> None:
+        if not resolution >= 0:
+            raise ValueError(f"resolution: must be >= 0 seconds, not {resolution!r}")
         self._fire = fire
+        self.resolution = resolution
         self._heap: list[tuple[float, int, Hashable, str]] = []
         self._live: dict[tuple[Hashable, str], int] = {}
         self._seq = itertools.count()
@@ -52,7 +62,9 @@ class TimerService:
         heapq.heappush(self._heap, (at, seq, key, name))
         scope = self._scope
         if scope is not None and at < scope.deadline:
-            scope.deadline = at
+            wake = self._wake_time(at)
+            if wake < scope.deadline:
+                scope.deadline = wake
 
     def cancel(self, key: Hashable, name: str) -> None:
         if self._live.pop((key, name), None) is not None:
@@ -62,6 +74,12 @@ class TimerService:
 
     def pending(self, key: Hashable, name: str) -> bool:
         return (key, name) in self._live
+
+    def _wake_time(self, at: float) -> float:
+        grid = self.resolution
+        if grid <= 0 or not math.isfinite(at):
+            return at
+        return max(at, math.ceil(at / grid) * grid)  # never early, even by a rounding error
 
     def _compact(self) -> None:
         live = self._live
@@ -89,7 +107,7 @@ class TimerService:
             for key, name in self._due(now):
                 self._fired += 1
                 self._fire(key, name, now)
-            next_at = self._heap[0][0] if self._heap else math.inf
+            next_at = self._wake_time(self._heap[0][0]) if self._heap else math.inf
             with trio.CancelScope(deadline=next_at) as scope:
                 self._scope = scope
                 await trio.sleep_forever()
