@@ -85,8 +85,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder and one encoder for the module: json.loads/dumps with options build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    if text.startswith("\ufeff"):  # json.loads refuses a BOM; the bare decoder would read past it
+        raise ValueError("Unexpected UTF-8 BOM")
+    return _DECODER.decode(text)
 
 
 def _valid_id(value: Any) -> bool:
@@ -159,7 +166,7 @@ def to_json(value: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """Compact JSON text (UTF-8 characters kept, no NaN)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(obj)
 
 
 def result_response(rid: Any, result: Any) -> dict[str, Any]:

@@ -201,3 +201,24 @@ def test_a_stuck_reader_is_disconnected_and_never_stalls_the_others(tmp_path, so
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_pipelined_requests_and_a_half_closed_client_get_every_answer_in_order(tmp_path, sock_dir):
+    cc = CallCentre(tmp_path)
+    path = sock_dir / "h.sock"
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            await started(nursery, cc, path)
+            client = LineClient(await trio.open_unix_socket(str(path)))
+            lines = [json.dumps({"jsonrpc": "2.0", "method": "auth.login", "params": [cc.token["viewer"]], "id": 0})]
+            lines += [json.dumps({"jsonrpc": "2.0", "method": "system.ping", "id": i}) for i in range(1, 1001)]
+            await client.stream.send_all(("\n".join(lines) + "\n").encode())
+            await client.stream.send_eof()         # nothing more to say, still listening
+            ids = []
+            while (msg := await client.recv()) is not None:
+                ids.append(msg["id"])
+            assert ids == list(range(1001))
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
