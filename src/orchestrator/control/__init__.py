@@ -74,6 +74,8 @@ from .services import (
     RecordingService,
     ReportService,
     Services,
+    StoreAudit,
+    StoreReports,
     SupervisorService,
     SystemService,
 )
@@ -130,6 +132,8 @@ __all__ = [
     "Schema",
     "Services",
     "Session",
+    "StoreAudit",
+    "StoreReports",
     "Subscription",
     "SupervisorService",
     "SystemService",

@@ -16,7 +16,11 @@ Bindings to the services that exist already:
 * :class:`FlowRegistryIvr` - ``ivr.list/validate/reload`` over
   :class:`orchestrator.ivr.FlowRegistry` and the IVR compiler's lint;
 * :class:`EventLogReports` - ``report.queues/agents/intervals`` from ACD
-  events with :mod:`orchestrator.metrics` (the contract's one definition).
+  events in memory with :mod:`orchestrator.metrics` (the contract's one definition);
+* :class:`StoreReports` - the same and ``cdr.query`` over the store's event
+  log (:mod:`orchestrator.report`, which reads only the events a window needs);
+* :class:`StoreAudit` - the audit sink and ``audit.query`` over the store's
+  append-only audit table (an entry is durable before the call is answered).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ __all__ = [
     "RecordingService",
     "ReportService",
     "Services",
+    "StoreAudit",
+    "StoreReports",
     "SupervisorService",
     "SystemService",
 ]
@@ -269,3 +275,63 @@ class EventLogReports:
         rows = interval_metrics(self.events(), interval=interval, start=start, end=end,
                                 sl_threshold=self.sl_threshold, short_abandon=self.short_abandon)
         return [to_json(r) for r in rows]
+
+
+class StoreReports:
+    """:class:`ReportService` and :class:`CdrService` over the store's :class:`~orchestrator.store.EventLog`.
+
+    ``from``/``to`` not given: the whole log, as the in-memory reports (the
+    CLI's ``today``/``now`` defaults are the CLI's). Per-queue service-level
+    thresholds are not passed through yet: ``sl_threshold``/``short_abandon``
+    apply to every queue.
+    """
+
+    def __init__(self, log: Any, *, sl_threshold: float = 20.0, short_abandon: float = 5.0) -> None:
+        self.log = log
+        self.sl_threshold = sl_threshold
+        self.short_abandon = short_abandon
+
+    async def queues(self, *, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        from orchestrator.report import report_queues
+
+        return await report_queues(self.log, start=start, end=end, sl_threshold=self.sl_threshold,
+                                   short_abandon=self.short_abandon)
+
+    async def agents(self, *, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
+        from orchestrator.report import report_agents
+
+        return await report_agents(self.log, start=start, end=end)
+
+    async def intervals(self, *, start: float | None = None, end: float | None = None,
+                        interval: int = 900) -> list[dict[str, Any]]:
+        from orchestrator.report import report_intervals
+
+        return await report_intervals(self.log, start=start, end=end, interval=interval // 60,
+                                      sl_threshold=self.sl_threshold, short_abandon=self.short_abandon)
+
+    async def query(self, *, start: float | None = None, end: float | None = None, queue: str | None = None,
+                    agent: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        from orchestrator.report import cdr_query
+
+        return await cdr_query(self.log, start=start, end=end, queue=queue, agent=agent, limit=limit)
+
+
+class StoreAudit:
+    """The audit sink over the store: ``append`` returns once the entry is durable.
+
+    ``query`` returns the newest entries first, like :class:`MemoryAuditLog`;
+    the store reads a window oldest first, so without ``from`` it reads the
+    whole table to find the newest - give a window on a big log.
+    """
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    async def append(self, entry: Any) -> None:
+        await self.log.audit(principal=entry.principal, method=entry.method, params=dict(entry.params),
+                             result=entry.result, error=entry.error, role=entry.role, at=entry.at)
+
+    async def query(self, *, principal: str | None = None, method: str | None = None, start: float | None = None,
+                    end: float | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.log.audit_entries(since=start, until=end, principal=principal, method=method, limit=None)
+        return [r.to_json() for r in reversed(rows[-limit:])]
