@@ -37,7 +37,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +133,8 @@ class _DialOutcome:
     statuses: list[int] = field(default_factory=list)
     abandoned: bool = False
     decided: trio.Event = field(default_factory=trio.Event)
+    accept: Callable[[str], bool] | None = None
+    refused: bool = False
 
     def fail(self, status: int) -> None:
         self.statuses.append(status)
@@ -196,7 +198,11 @@ class Call:
         self._answered_event = trio.Event()
         self._connected_event = trio.Event()
         self._ended_event = trio.Event()
+        self._callee_gone = trio.Event()
         self.announced = False
+        # When True, the callee hanging up releases only the callee and the caller stays
+        # (a post-call survey after the agent leaves); see wait_callee_gone().
+        self.keep_caller = False
 
     def __repr__(self) -> str:
         return f"<Call {self.id} {self.state} {self.caller} -> {self.callee}>"
@@ -222,6 +228,13 @@ class Call:
 
     async def wait_ended(self) -> None:
         await self._ended_event.wait()
+
+    async def wait_callee_gone(self) -> None:
+        """Wait until the connected party has left (with :attr:`keep_caller`) or the call ended."""
+        if self.b is None or self.ended:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._callee_gone.wait()
 
     def _other(self, leg: SipLeg) -> SipLeg | None:
         if leg is self.a:
@@ -411,6 +424,10 @@ class Call:
             raise RuntimeError("record: the call has no media")
         return self.engine.record(target, path, **options)
 
+    def stop_recording(self, recorder: int) -> None:
+        """Stop a recording :meth:`record` started (a ``recording_finished`` engine event follows)."""
+        self.engine.stop_recording(recorder)
+
     def send_dtmf(self, digits: str, *, to: str = "callee", duration_ms: int = 100) -> None:
         leg = self.b if to == "callee" else self.a
         if leg is None or leg.media.id is None:
@@ -433,12 +450,20 @@ class Call:
         self._set_hold("system", False)
 
     async def connect(self, target: RouteTarget | str, *, ring_timeout: float | None = None,
-                      caller_id: str | None = None) -> ConnectResult:
+                      caller_id: str | None = None,
+                      accept: Callable[[str], bool] | None = None) -> ConnectResult:
         """Ring ``target`` (an extension user, a SIP URI or a route target) and, when
         it answers, answer the caller if needed and bridge the two.
 
         Returns how it went; the call stays up either way (a handler may try
         another agent). Cancel the surrounding scope to stop ringing.
+
+        ``accept(peer)``, if given, is asked synchronously the moment a branch
+        answers (2xx), before anything is bridged: False hangs that branch up
+        (ACK then BYE) and the connect fails with cause ``refused`` - how the
+        ACD turns away an agent who answers an offer it no longer holds (the
+        loser of a ring-all race). Several connects may ring at once; only one
+        can win the call.
         """
         if self.ended or self.a is None:
             return ConnectResult(False, None, "ended")
@@ -448,11 +473,18 @@ class Call:
         if not destinations:
             return ConnectResult(False, 480, "not_found")
         outcome = await self._dial(destinations, ring_timeout=ring_timeout, relay=self.a.role == "uas",
-                                   from_user=caller_id)
+                                   from_user=caller_id, accept=accept)
         winner = outcome.winner
         if winner is None:
             status = outcome.status
+            if outcome.refused:
+                return ConnectResult(False, status, "refused")
             return ConnectResult(False, status, cause_for_status(status))
+        if self.ended or (self.b is not None and not self.b.ended):
+            # Another connect won the call meanwhile (or it ended): this branch is not wanted.
+            winner.hangup()
+            self._release_leg_media(winner)
+            return ConnectResult(False, 487, "refused")
         self._connect_winner(winner)
         return ConnectResult(True, 200, "answered", winner.peer)
 
@@ -460,6 +492,7 @@ class Call:
         a = self.a
         assert a is not None
         self.b = winner
+        self._callee_gone = trio.Event()
         if a.role == "uas" and a.state is not LegState.CONFIRMED:
             if not a.accept():
                 self._end("caller_cancel", 487, "caller")
@@ -480,9 +513,10 @@ class Call:
     # ------------------------------------------------------------------ dialling
     async def _dial(self, destinations: Sequence[Destination], *, ring_timeout: float | None = None,
                     relay: bool = True, from_user: str | None = None,
-                    from_display: str | None = None) -> _DialOutcome:
+                    from_display: str | None = None,
+                    accept: Callable[[str], bool] | None = None) -> _DialOutcome:
         manager = self.manager
-        outcome = _DialOutcome(len(destinations))
+        outcome = _DialOutcome(len(destinations), accept=accept)
         forks: list[SipLeg] = []
         prefer = self.a.media.codec if self.a is not None else None
         for destination in destinations:
@@ -583,6 +617,18 @@ class Call:
             if not usable:
                 outcome.fail(488)
             return
+        if outcome.accept is not None:
+            try:
+                accepted = bool(outcome.accept(leg.peer))
+            except Exception:
+                log.exception("call %s: the accept callback failed; refusing %s", self.id, leg.peer)
+                accepted = False
+            if not accepted:
+                leg.hangup()
+                self._release_leg_media(leg)
+                outcome.refused = True
+                outcome.fail(487)
+                return
         outcome.winner = leg
         outcome.decided.set()
         for other in self.legs:
@@ -621,8 +667,28 @@ class Call:
             return
         if leg is self._transfer_referrer:
             return  # the referrer may leave while its transfer goes on
+        if leg is self.b and self.keep_caller and self.a is not None and not self.a.ended:
+            self._release_callee(leg)
+            return
         if leg is self.a or leg is self.b:
             self._end(cause, status, "caller" if leg is self.a else "callee")
+
+    def _release_callee(self, leg: SipLeg) -> None:
+        """The connected party left; the caller stays, unbridged (:attr:`keep_caller`)."""
+        self._unbridge()
+        self._stop_moh(leg)
+        self._holders.discard(leg.id)
+        leg.hangup()
+        self.manager._forget_leg(leg)
+        leg.media.destroy()
+        self.b = None
+        self.state = "answered"
+        self._local_hold = False
+        if self._hold_since is not None and not self.held:
+            self.hold_seconds += trio.current_time() - self._hold_since
+            self._hold_since = None
+        self._refresh_media()
+        self._callee_gone.set()
 
     def _caller_cancelled(self, leg: SipLeg) -> None:
         if leg is self.a and leg.state in (LegState.INIT, LegState.EARLY):
@@ -636,7 +702,10 @@ class Call:
             self._deliver_digit(Digit(event.digit, event.source or "rfc4733", leg.id, event.duration_ms))
         elif kind == "media_timeout" and self.manager.config.hangup_on_media_timeout:
             if leg in (self.a, self.b) and leg.state is LegState.CONFIRMED and not self.held:
-                self._end("media_timeout", None, "system")
+                if leg is self.b and self.keep_caller:
+                    self._release_callee(leg)
+                else:
+                    self._end("media_timeout", None, "system")
 
     def _deliver_digit(self, digit: Digit) -> None:
         try:
@@ -826,6 +895,7 @@ class Call:
             self.manager._forget_leg(leg)
             leg.media.destroy()
         self._digit_send.close()
+        self._callee_gone.set()
         self.manager._forget_call(self)
         if self.announced:
             record = self.record_now(now)

@@ -50,6 +50,7 @@ from orchestrator.transport import (
     IncomingRequest,
     SipEndpoint,
     StreamTransport,
+    TlsConfig,
     UdpTransport,
 )
 from tests.rtppeer import RtpPeer
@@ -161,10 +162,11 @@ class Phone:
     """
 
     def __init__(self, name: str, *, transport: str = "UDP", answer: int | None = 200, ring: bool = True,
-                 early_media: bool = False, policy: MediaPolicy = PCMU_ONLY) -> None:
+                 early_media: bool = False, policy: MediaPolicy = PCMU_ONLY,
+                 tls: TlsConfig | None = None) -> None:
         self.name = name
         self.transport_name = transport
-        t = UdpTransport("127.0.0.1", 0) if transport == "UDP" else StreamTransport("127.0.0.1", 0)
+        t = UdpTransport("127.0.0.1", 0) if transport == "UDP" else StreamTransport("127.0.0.1", 0, tls=tls)
         self.endpoint = SipEndpoint([t], config=EndpointConfig(rate_limit=None, user_agent=f"phone-{name}",
                                                                timers=TimerConfig(t1=0.1, t2=0.4)))
         self.endpoint.handler = self._on_request
@@ -189,6 +191,8 @@ class Phone:
     @property
     def uri(self) -> str:
         a = self.address
+        if self.transport_name == "TLS":
+            return f"sips:{self.name}@{a.host}:{a.port}"
         suffix = "" if self.transport_name == "UDP" else f";transport={self.transport_name.lower()}"
         return f"sip:{self.name}@{a.host}:{a.port}{suffix}"
 
@@ -393,12 +397,14 @@ async def running_hotline(*, dids: dict | None = None, config: CallManagerConfig
                           handlers: dict | None = None, authenticator=None, router=None,
                           endpoint_config: EndpointConfig | None = None, tcp: bool = False,
                           engine_threads: int = 1, engine_ports: tuple[int, int] | None = None,
-                          ) -> AsyncIterator[Hotline]:
+                          tls: TlsConfig | None = None) -> AsyncIterator[Hotline]:
     lo, hi = engine_ports or engine_port_range()
     engine = Engine(port_range=(lo, hi), threads=engine_threads, stats_interval=0)
     transports = [UdpTransport("127.0.0.1", 0)]
     if tcp:
         transports.append(StreamTransport("127.0.0.1", 0))
+    if tls is not None:
+        transports.append(StreamTransport("127.0.0.1", 0, tls=tls))
     endpoint = SipEndpoint(transports, config=endpoint_config or EndpointConfig(
         rate_limit=None, timers=TimerConfig(t1=0.1, t2=0.4)))
     locator = InMemoryLocator()
