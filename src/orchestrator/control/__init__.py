@@ -23,7 +23,9 @@ CRMs, the wallboard and ``hotline ctl`` operate the call centre through it
   :func:`~orchestrator.control.connection.serve_session`;
 * :mod:`~orchestrator.control.telemetry` - Prometheus families and the
   periodic ``queue.stats`` event; :mod:`~orchestrator.control.ctl` -
-  ``hotline ctl``.
+  ``hotline ctl``;
+* :mod:`~orchestrator.control.plane` - :class:`ControlPlane`: all of the
+  above assembled from the ``[control]``/``[auth]`` config for the daemon.
 """
 
 from .audit import AuditEntry, AuditLog, AuditSink, MemoryAuditLog, redact
