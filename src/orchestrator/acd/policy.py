@@ -1136,6 +1136,38 @@ class Acd:
             self._refresh(agent, now, out)
         return out
 
+    def call_withdrawn(self, call: str, now: float, *, reason: str = "ivr-timeout") -> list:
+        """The call leaves the ACD for the IVR, the caller still on the line (the flow's own
+        queue ``max_wait`` ran out): ``CallExited`` with destination ``"ivr"``, not an abandon.
+
+        A waiting or ringing call leaves (its offers are cancelled, the agents
+        freed); a connected call or a callback cannot be withdrawn (ConflictError).
+        """
+        self._advance(now)
+        if not isinstance(reason, str) or not reason:
+            raise ValueError(f"reason: must be a non-empty string, got {reason!r}")
+        c = self._get_call(call)
+        if c is None:
+            return []
+        if c.state not in (_WAITING, _OFFERING) or c.callback is not None:
+            raise ConflictError(f"call: {call!r} is {c.state}; only a waiting caller can be withdrawn")
+        out: list = []
+        freed: list[_Agent] = []
+        if c.state == _WAITING:
+            self._take_waiting(c)
+        else:
+            for offer in list(c.offers.values()):
+                freed.append(self._end_offer(offer, "withdrawn", now, out, cancel=True))
+                offer.agent.keep_idle = True
+        queue = c.queue
+        self._note_wait(queue, now - c.queued_at, abandoned=False)
+        out.append(ev.CallExited(at=now, call=c.id, queue=queue.name, reason=reason, destination="ivr",
+                                 wait=now - c.waiting_since))
+        self._finish(c)
+        for agent in freed:
+            self._refresh(agent, now, out)
+        return out
+
     def call_held(self, call: str, now: float) -> list:
         """The agent put a connected call on hold."""
         self._advance(now)
