@@ -68,7 +68,10 @@ class CallManagerConfig:
     ``domain`` makes addresses-of-record (``sip:<user>@<domain>``) for Locator
     lookups and our From headers. ``max_calls`` and ``max_cps`` (with
     ``cps_burst``) bound the load: a new INVITE over either is answered 503
-    with ``Retry-After``. ``music_on_hold`` is a mono WAV the engine loops to
+    with ``Retry-After``; so is one that arrives while the event loop runs
+    late by more than ``max_loop_lag`` seconds (the process is saturated: taking
+    more calls would only add retransmissions, so new calls are turned away
+    while calls in progress finish). ``music_on_hold`` is a mono WAV the engine loops to
     a held party (None: the held party hears silence). ``media_timeout``
     seconds without RTP end an answered call (0: never).
     """
@@ -86,6 +89,7 @@ class CallManagerConfig:
     max_cps: float | None = None
     cps_burst: float | None = None
     retry_after: int = 5
+    max_loop_lag: float | None = 0.25
     user_agent: str = "Hotline"
     trunks: tuple[Trunk, ...] = ()
     node_id: str = "hl"
@@ -104,6 +108,8 @@ class CallManagerConfig:
             raise ValueError("max_calls: must be >= 1 or None")
         if self.max_cps is not None and self.max_cps <= 0:
             raise ValueError("max_cps: must be > 0 or None")
+        if self.max_loop_lag is not None and not self.max_loop_lag > 0:
+            raise ValueError("max_loop_lag: must be a positive number of seconds or None")
         if not isinstance(self.retry_after, int) or self.retry_after < 1:
             raise ValueError("retry_after: must be an int >= 1 (seconds)")
         if self.tone_region not in ("us", "eu", "cn"):
@@ -131,6 +137,8 @@ class CallManagerStatistics:
     bridges: int
     engine_events: int
     stray_responses: int
+    rejected_loop_lag: int
+    loop_lag: float
     dialogs: int
     engine_legs: int
 
@@ -186,7 +194,8 @@ class CallManager:
         self.stats_overload = self.stats_challenged = self.stats_auth_rejected = self.stats_route_rejected = 0
         self.stats_no_ack = self.stats_holds = self.stats_transfers = self.stats_transfers_requested = 0
         self.stats_digits = self.stats_info_digits = self.stats_bridges = self.stats_engine_events = 0
-        self.stats_stray = 0
+        self.stats_stray = self.stats_lagging = 0
+        self.loop_lag = 0.0
         endpoint.handler = self.handle
         endpoint.on_server_timeout = self._on_server_timeout
         endpoint.on_stray_response = self._on_stray_response
@@ -200,12 +209,23 @@ class CallManager:
                 self._nursery = nursery
                 if consume_engine_events:
                     nursery.start_soon(self._engine_events)
+                if self.config.max_loop_lag is not None:
+                    nursery.start_soon(self._watch_loop_lag)
                 task_status.started(self)
                 await trio.sleep_forever()
         finally:
             self._nursery = None
             for call in list(self._calls.values()):
                 call._end("shutdown", None, "system")
+
+    async def _watch_loop_lag(self, period: float = 0.05) -> None:
+        """How late the event loop runs: a sleep of ``period`` that takes longer means work waited."""
+        while True:
+            start = trio.current_time()
+            await trio.sleep(period)
+            lag = trio.current_time() - start - period
+            # Rise at once, decay over a few periods: one quiet tick does not end an overload.
+            self.loop_lag = lag if lag > self.loop_lag else 0.7 * self.loop_lag + 0.3 * lag
 
     async def _engine_events(self) -> None:
         async for event in self.engine.events():
@@ -254,6 +274,7 @@ class CallManager:
             transfers_requested=self.stats_transfers_requested, transfers=self.stats_transfers,
             digits=self.stats_digits, info_digits=self.stats_info_digits, bridges=self.stats_bridges,
             engine_events=self.stats_engine_events, stray_responses=self.stats_stray,
+            rejected_loop_lag=self.stats_lagging, loop_lag=self.loop_lag,
             dialogs=len(self._reg.dialogs), engine_legs=len(self._reg.engine_legs))
 
     # ------------------------------------------------------------------ bookkeeping
@@ -337,6 +358,9 @@ class CallManager:
             return float(self.config.retry_after)
         if self._cps is not None and not self._cps.take(trio.current_time()):
             return max(float(self.config.retry_after), self._cps.retry_after(trio.current_time()))
+        if self.config.max_loop_lag is not None and self.loop_lag > self.config.max_loop_lag:
+            self.stats_lagging += 1
+            return float(self.config.retry_after)
         return None
 
     def _new_invite(self, incoming: IncomingRequest) -> None:

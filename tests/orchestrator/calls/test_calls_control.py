@@ -191,6 +191,25 @@ async def test_over_calls_per_second_is_503():
 
 
 @trio_test
+async def test_a_saturated_event_loop_turns_new_calls_away_with_503_then_recovers():
+    import time
+
+    config = CallManagerConfig(max_loop_lag=0.25, retry_after=3)
+    with trio.fail_after(15):
+        async with running_hotline(config=config) as hl, phones(hl, "alice", "bob") as (alice, bob):
+            register(hl, "2000", bob)
+            time.sleep(1.0)  # the whole process stalls, as it does when the CPU is saturated
+            await trio.sleep(0.06)  # the lag monitor notices
+            refused = await alice.invite("sip:2000@127.0.0.1").tx
+            assert refused.status_code == 503 and refused.headers.get("Retry-After") == "3"
+            await trio.sleep(0.5)  # the lag decays once the loop keeps time again
+            accepted = alice.invite("sip:2000@127.0.0.1")
+            assert (await accepted.tx).status_code == 200
+            await accepted.bye()
+    assert hl.manager.statistics().rejected_loop_lag == 1
+
+
+@trio_test
 async def test_calls_complete_during_a_flood_of_junk_from_one_source():
     """A flood of garbage, OPTIONS and INVITEs from one address is rate limited
     (dropped before parsing, counted) while a legitimate caller's calls all complete."""
