@@ -277,7 +277,7 @@ def _event_server(raw: bool, paced: bool, path: str, pipe) -> None:
             async def send(events):
                 for event in events:
                     hub.publish(event)
-                await trio.sleep(0)          # the connections' writers get their turn
+                await trio.lowlevel.checkpoint()          # the connections' writers get their turn
 
             await rounds(send)
             nursery.cancel_scope.cancel()
@@ -370,7 +370,7 @@ class _Subscribers:
 
         try:
             trio.run(main)
-        except BaseException as exc:  # reported to the waiting benchmark
+        except BaseException as exc:  # noqa: BLE001 - reported to the waiting benchmark
             self.error = exc
             self._note()
 
@@ -406,7 +406,7 @@ class _EventBench:
 
 def _percentiles(xs: list[float]) -> dict:
     xs = sorted(xs)
-    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3  # noqa: E731
+    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3
     return {"p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "max_ms": round(xs[-1] * 1e3, 3),
             "deliveries": len(xs)}
 

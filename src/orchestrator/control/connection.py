@@ -83,7 +83,7 @@ async def serve_session(server: RpcServer, session: Session, receive: Receive, s
             # the peer is done sending: let the writer finish what it has, then stop
             while answers or not idle[0].is_set():
                 if wake[0].is_set():   # woken but not yet run: let it run
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
                 else:
                     await idle[0].wait()
             nursery.cancel_scope.cancel()

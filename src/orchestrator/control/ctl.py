@@ -25,6 +25,7 @@ wsproto for the WebSocket): a command-line call needs no event loop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -147,10 +148,10 @@ class _WsTransport:
         self.sock.settimeout(timeout)
 
     def close(self) -> None:
-        try:
+        from wsproto.utilities import LocalProtocolError
+
+        with contextlib.suppress(OSError, LocalProtocolError):  # closing politely is best effort
             self.sock.sendall(self.ws.send(self.ev.CloseConnection(code=1000)))
-        except Exception:  # closing politely is best effort
-            pass
         self.sock.close()
 
 

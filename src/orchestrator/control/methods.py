@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.acd.policy import AGENT_STATES
 
 from .auth import ROLES, Principal
-from .errors import Forbidden, InternalError, InvalidParams, NotAuthenticated
+from .errors import Forbidden, InternalError, InvalidParams, NotAuthenticated, RpcError
 from .protocol import to_json
 from .schema import Bool, Choice, Digits, Int, IntChoice, JsonObject, Param, Schema, Str, StrList, Time
 
@@ -472,6 +472,6 @@ async def _owns_call(ctx: Context, me: str, call: str) -> bool:
         return False
     try:
         info = to_json(await maybe(calls.get_call(call)))
-    except Exception:  # not found (or anything else): not provably its call
+    except (RpcError, LookupError, ValueError):  # no such call (any service's way of saying so)
         return False
     return isinstance(info, dict) and info.get("agent") == me

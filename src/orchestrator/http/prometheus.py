@@ -21,6 +21,7 @@ than copied on every change.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -34,6 +35,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TYPES = ("counter", "gauge", "histogram", "untyped")
+log = logging.getLogger("hotline.metrics")
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 Collector = Callable[[], Iterable[tuple[str, str, str, Sequence[tuple[Mapping[str, str], float]]]]]
@@ -250,6 +252,7 @@ class Registry:
             try:
                 produced = list(collector())
             except Exception:  # a scrape must not fail because one service is down
+                log.warning("metrics: a collector failed; its families are left out of this scrape", exc_info=True)
                 continue
             for name, kind, help_text, samples in produced:
                 if name in blocks:

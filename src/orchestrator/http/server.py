@@ -120,7 +120,7 @@ class HealthChecks:
             try:
                 ok = bool(check())
                 checks[name] = {"ok": ok, "required": required}
-            except Exception as exc:  # a check that raises is a failed check, never a crashed listener
+            except Exception as exc:  # noqa: BLE001 - a check that raises is a failed check, not a crashed listener
                 ok = False
                 checks[name] = {"ok": False, "required": required, "error": f"{type(exc).__name__}: {exc}"}
             if required and not ok:

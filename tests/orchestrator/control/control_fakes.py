@@ -363,7 +363,7 @@ class LiveServer:
 
         try:
             trio.run(main)
-        except BaseException as exc:  # surfaced by start()/stop()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by start()/stop()
             self._error = exc
             self._ready.set()
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from orchestrator.control import METHODS, AuditEntry, MemoryAuditLog, redact
 from orchestrator.control.audit import REDACTED
-
 from tests.orchestrator.control.control_fakes import CallCentre
 
 MUTATING = sorted(m for m, x in METHODS.items() if x.mutating)

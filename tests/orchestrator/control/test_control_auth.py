@@ -64,11 +64,11 @@ def test_digest_registration_and_revocation():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(name="", role="admin"), "name:"),
-    (dict(name="a b", role="admin"), "name:"),
-    (dict(name="x", role="root"), "role: must be one of admin, supervisor, agent, crm, viewer"),
-    (dict(name="x", role="agent"), "agent: a principal with role agent needs its agent id"),
-    (dict(name="x", role="crm", agent="9001"), "agent: only role agent"),
+    ({"name": "", "role": "admin"}, "name:"),
+    ({"name": "a b", "role": "admin"}, "name:"),
+    ({"name": "x", "role": "root"}, "role: must be one of admin, supervisor, agent, crm, viewer"),
+    ({"name": "x", "role": "agent"}, "agent: a principal with role agent needs its agent id"),
+    ({"name": "x", "role": "crm", "agent": "9001"}, "agent: only role agent"),
 ])
 def test_principal_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -14,7 +14,6 @@ import pytest
 
 from orchestrator.control import hash_token
 from orchestrator.control.ctl import main
-
 from tests.orchestrator.control.control_fakes import CallCentre, LiveServer
 
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from orchestrator.control import EventHub, Principal
 from orchestrator.control.events import topic_matcher
-
 from tests.orchestrator.control.control_fakes import CallCentre
 
 

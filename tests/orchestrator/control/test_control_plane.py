@@ -14,7 +14,6 @@ import websocket
 from orchestrator.control import hash_token
 from orchestrator.control.ctl import main as ctl
 from orchestrator.control.plane import ControlConfig, ControlPlane
-
 from tests.orchestrator.control.control_fakes import CallCentre
 
 

@@ -11,7 +11,6 @@ import trio
 from orchestrator.control import Services
 from orchestrator.control.telemetry import QueueStatsPublisher
 from orchestrator.metrics import agent_metrics, interval_metrics, queue_metrics, queue_stats
-
 from tests.orchestrator.control.control_fakes import TINY_FLOW, CallCentre
 
 

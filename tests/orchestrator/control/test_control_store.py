@@ -11,7 +11,6 @@ import trio
 from orchestrator.control import StoreAudit, StoreReports
 from orchestrator.metrics import queue_metrics
 from orchestrator.store import EventLog
-
 from tests.orchestrator.control.control_fakes import CallCentre
 
 

@@ -15,7 +15,6 @@ import trio.testing
 
 from orchestrator.control import EventHub
 from orchestrator.control.unix import UnixControlServer
-
 from tests.orchestrator.control.control_fakes import CallCentre
 
 
@@ -186,7 +185,7 @@ def test_a_stuck_reader_is_disconnected_and_never_stalls_the_others(tmp_path, so
             nursery.start_soon(read_good)
             for i in range(400):               # ~3 MB: more than the socket buffers hold
                 hub.publish({"type": "call.blob", "n": i, "blob": payload})
-                await trio.sleep(0)            # publishing never waits for a subscriber
+                await trio.lowlevel.checkpoint()            # publishing never waits for a subscriber
             with trio.fail_after(10):
                 while len(received) < 400:
                     await trio.sleep(0.01)

@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from orchestrator.control.telemetry import CallCentreMetrics
 from orchestrator.http.prometheus import Registry
 from orchestrator.http.server import WALLBOARD_DIR, HealthChecks, HttpLimits, HttpServer, StaticFiles
-
 from tests.orchestrator.control.control_fakes import CallCentre
 
 

@@ -9,7 +9,6 @@ import websocket
 
 from orchestrator.control import EventHub
 from orchestrator.http.server import HttpLimits
-
 from tests.orchestrator.control.control_fakes import CallCentre, LiveServer
 
 

@@ -11,7 +11,6 @@ import struct
 import pytest
 
 from orchestrator.metrics import queue_stats
-
 from tests.orchestrator.control.control_fakes import CallCentre, LiveServer
 
 CHROMIUM = shutil.which("chromium")
