@@ -130,10 +130,14 @@ def encode_event(event: Any, now: float | None = None) -> tuple[float, str, str 
             _id(data.get("queue"), "queue"), text)
 
 
+_decode = json.JSONDecoder().raw_decode
+
+
 def decode_row(seq: int, node: str, at: float, kind: str, call: str | None, agent: str | None,
                queue: str | None, data: str | Mapping) -> StoredEvent:
     """A row as both backends return it -> :class:`StoredEvent`."""
-    payload = json.loads(data) if isinstance(data, (str, bytes)) else dict(data)
+    # raw_decode skips json.loads' two whitespace regex matches: our texts have no surrounding blanks
+    payload = _decode(data)[0] if isinstance(data, str) else dict(data)
     return StoredEvent(int(seq), node, float(at), kind, call, agent, queue, MappingProxyType(payload))
 
 
@@ -222,6 +226,21 @@ class EventFilter:
         return clauses, params
 
 
+_ACD_SPECS: dict[str, tuple[type, frozenset[str]]] | None = None
+
+
+def _acd_specs() -> dict[str, tuple[type, frozenset[str]]]:
+    global _ACD_SPECS
+    if _ACD_SPECS is None:
+        from dataclasses import fields as _fields
+
+        from orchestrator.acd.events import EVENT_TYPES
+
+        _ACD_SPECS = {kind: (cls, frozenset(f.name for f in _fields(cls) if f.name != "at"))
+                      for kind, cls in EVENT_TYPES.items()}
+    return _ACD_SPECS
+
+
 def to_acd_event(e: StoredEvent):
     """The :mod:`orchestrator.acd.events` record a stored event stands for, or None.
 
@@ -230,22 +249,22 @@ def to_acd_event(e: StoredEvent):
     to a ``call.ended``) are dropped, and an event of an ACD type that lacks
     a field the record needs (a B2BUA ``call.ended`` with only a SIP cause) is
     not an ACD event (None). So :mod:`orchestrator.metrics` can be fed the
-    whole log.
+    whole log. Otherwise it is ``event_from_dict(e.to_dict())`` (lists become
+    tuples, as there), without its per-call field lookups.
     """
-    from dataclasses import fields as _fields
-
-    from orchestrator.acd.events import EVENT_TYPES, event_from_dict
-
-    cls = EVENT_TYPES.get(e.type)
-    if cls is None:
+    spec = _acd_specs().get(e.type)
+    if spec is None:
         return None
-    names = {f.name for f in _fields(cls)}
-    d = {k: v for k, v in e.data.items() if k in names and k != "at"}
-    d["type"] = e.type
-    d["at"] = e.at
+    cls, names = spec
+    kwargs = {}
+    for k, v in e.data.items():
+        if k in names:
+            if isinstance(v, list):
+                v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+            kwargs[k] = v
     try:
-        return event_from_dict(d)
-    except ValueError:
+        return cls(at=e.at, **kwargs)
+    except TypeError:
         return None
 
 

@@ -543,13 +543,16 @@ class EventLog:
 
     # -- reading ---------------------------------------------------------------------------------
     def _select_events(self, *, after: int | None, upto: int | None, since: float | None, until: float | None,
-                       filt: EventFilter, limit: int | None, descending: bool = False) -> tuple[str, list]:
+                       filt: EventFilter, limit: int | None, descending: bool = False,
+                       by_seq: bool = False) -> tuple[str, list]:
         clauses, params = filt.sql()
         for clause, value in (("seq > ?", after), ("seq <= ?", upto), ("at >= ?", since), ("at < ?", until)):
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
         text = f"SELECT {_EVENT_COLUMNS} FROM events"
+        if by_seq:
+            text += self._backend.seq_scan_hint
         if clauses:
             text += " WHERE " + " AND ".join(clauses)
         text += " ORDER BY seq DESC" if descending else " ORDER BY seq"
@@ -589,16 +592,35 @@ class EventLog:
                     until: float | None = None, types: Iterable[str] | str | None = None, call: str | None = None,
                     agent: str | None = None, queue: str | None = None,
                     node: str | None = None) -> Iterator[StoredEvent]:
-        """Like :meth:`read_sync` but page by page (for whole-log scans: reports, rebuilds)."""
+        """Like :meth:`read_sync` but page by page (for whole-log scans: reports, rebuilds).
+
+        A time window is first turned into the range of sequence numbers of
+        the events dated in it (one index range scan), then read in sequence
+        order by primary key: no sort, whatever the size of the window.
+        """
         self._check_range(after, upto, since, until, None)
         filt = EventFilter.make(types=types, call=call, agent=agent, queue=queue, node=node)
         if upto is None:
             upto = self._current_head()
         cursor = after or 0
-        while True:
+        scan = call is None and agent is None and queue is None
+        if since is not None or until is not None:
+            clauses, params = [], []
+            for clause, value in (("at >= ?", since), ("at < ?", until)):
+                if value is not None:
+                    clauses.append(clause)
+                    params.append(value)
+            with self._pool.connection() as conn:
+                lo, hi = self._backend.fetchone(conn, "SELECT MIN(seq), MAX(seq) FROM events WHERE "
+                                                + " AND ".join(clauses), params)
+            if lo is None:
+                return
+            cursor = max(cursor, int(lo) - 1)
+            upto = min(upto, int(hi))
+        while cursor < upto:
             self._check_open()
             text, params = self._select_events(after=cursor, upto=upto, since=since, until=until, filt=filt,
-                                               limit=_PAGE)
+                                               limit=_PAGE, by_seq=scan)
             with self._pool.connection() as conn:
                 rows = self._backend.fetchall(conn, text, params)
             for r in rows:
