@@ -12,8 +12,9 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 # the audio tools the quality tests and the demo use to make speech prompts.
 DEB_BUILD   := build-essential pkg-config libopus-dev clang libclang-rt-14-dev
 DEB_AUDIO   := espeak-ng sox libsox-fmt-all opus-tools
-# Graphviz lays out `hotline ivr graph` (flows have cycles and labelled edges).
-DEB_TOOLS   := graphviz
+# Graphviz lays out `hotline ivr graph` (flows have cycles and labelled edges);
+# Chromium and its driver test the wallboard headless.
+DEB_TOOLS   := graphviz chromium chromium-driver
 # Real third-party peers the interop tests and benchmarks drive on loopback
 # (../shared/peers/RECIPES.md): SIPp, tshark, baresip, linphone, rtpengine, Kamailio.
 DEB_PEERS   := sip-tester tshark baresip baresip-core linphone-cli rtpengine-daemon rtpengine-utils kamailio

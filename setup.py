@@ -106,6 +106,8 @@ setup(
         "webrtcvad>=2.0.10",
         "pyyaml>=6.0",
         "sortedcontainers>=2.4",
+        "h11>=0.14",
+        "wsproto>=1.2",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "pytest-benchmark>=4", "pesq", "scipy"],

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("mediacore.demo", "the embedded demo"),
     "plan": ("orchestrator.plan", "agents (Erlang C) and trunks (Erlang B) for a target"),
     "ivr": ("orchestrator.ivr.cli", "lint and draw IVR flows"),
+    "ctl": ("orchestrator.control.ctl", "call the daemon's JSON-RPC API (one call, or --watch)"),
     "registrar": ("orchestrator.registrar.cli", "make HA1 values for account and trunk configuration"),
 }
 
