@@ -71,7 +71,9 @@ class CallManagerConfig:
     with ``Retry-After``; so is one that arrives while the event loop runs
     late by more than ``max_loop_lag`` seconds (the process is saturated: taking
     more calls would only add retransmissions, so new calls are turned away
-    while calls in progress finish). ``music_on_hold`` is a mono WAV the engine loops to
+    while calls in progress finish), or while requests wait in the UDP socket
+    for more than ``max_queue_delay`` seconds before we read them (the same
+    overload seen from the network side). ``music_on_hold`` is a mono WAV the engine loops to
     a held party (None: the held party hears silence). ``media_timeout``
     seconds without RTP end an answered call (0: never).
     """
@@ -90,6 +92,7 @@ class CallManagerConfig:
     cps_burst: float | None = None
     retry_after: int = 5
     max_loop_lag: float | None = 0.25
+    max_queue_delay: float | None = 0.2
     user_agent: str = "Hotline"
     trunks: tuple[Trunk, ...] = ()
     node_id: str = "hl"
@@ -108,8 +111,10 @@ class CallManagerConfig:
             raise ValueError("max_calls: must be >= 1 or None")
         if self.max_cps is not None and self.max_cps <= 0:
             raise ValueError("max_cps: must be > 0 or None")
-        if self.max_loop_lag is not None and not self.max_loop_lag > 0:
-            raise ValueError("max_loop_lag: must be a positive number of seconds or None")
+        for name in ("max_loop_lag", "max_queue_delay"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name}: must be a positive number of seconds or None")
         if not isinstance(self.retry_after, int) or self.retry_after < 1:
             raise ValueError("retry_after: must be an int >= 1 (seconds)")
         if self.tone_region not in ("us", "eu", "cn"):
@@ -361,6 +366,10 @@ class CallManager:
         if self.config.max_loop_lag is not None and self.loop_lag > self.config.max_loop_lag:
             self.stats_lagging += 1
             return float(self.config.retry_after)
+        if self.config.max_queue_delay is not None and \
+                self.endpoint.queue_delay() > self.config.max_queue_delay:
+            self.stats_lagging += 1
+            return float(self.config.retry_after)
         return None
 
     def _new_invite(self, incoming: IncomingRequest) -> None:
@@ -585,11 +594,14 @@ class CallManager:
     # ------------------------------------------------------------------ origination
     async def originate(self, from_: RouteTarget | str, to: RouteTarget | str, *,
                         caller_id: str | None = None, data: Mapping[str, Any] | None = None,
-                        ring_timeout: float | None = None) -> Call:
+                        ring_timeout: float | None = None,
+                        accept: Callable[[str], bool] | None = None) -> Call:
         """Call ``from_`` (an agent's extension, a URI...), then ``to``, and bridge them.
 
         Returns the :class:`Call` at once; follow it with ``await call.wait_connected()``,
         ``call.wait_ended()`` and the call events. Raises :class:`CapacityError` over capacity.
+        ``accept(peer)`` is asked when ``from_`` answers, before ``to`` is dialled (as in
+        :meth:`Call.connect`): False hangs ``from_`` up and ends the call (cause ``refused``).
         """
         for name, value in (("from_", from_), ("to", to)):
             if isinstance(value, str) and not value:
@@ -607,12 +619,12 @@ class CallManager:
         call.announced = True
         self._calls[call.id] = call
         self.calls_total += 1
-        self._spawn(self._run_originate, call, from_, to, caller_id, ring_timeout)
+        self._spawn(self._run_originate, call, from_, to, caller_id, ring_timeout, accept)
         await trio.lowlevel.checkpoint()
         return call
 
     async def _run_originate(self, call: Call, from_: Any, to: Any, caller_id: str | None,
-                             ring_timeout: float | None) -> None:
+                             ring_timeout: float | None, accept: Callable[[str], bool] | None = None) -> None:
         with call._scope() as scope:
             try:
                 first = await self._destinations(from_, call)
@@ -620,9 +632,10 @@ class CallManager:
                     call._end("not_found", 404, "system")
                     return
                 outcome = await call._dial(first, ring_timeout=ring_timeout, relay=False,
-                                           from_user=_user_of(call.callee) or call.callee)
+                                           from_user=_user_of(call.callee) or call.callee, accept=accept)
                 if outcome.winner is None:
-                    call._end(cause_for_status(outcome.status), outcome.status, "caller")
+                    cause = "refused" if outcome.refused else cause_for_status(outcome.status)
+                    call._end(cause, outcome.status, "caller")
                     return
                 call.a = outcome.winner
                 call.state = "ringing"

@@ -375,6 +375,10 @@ class SipEndpoint:
             finally:
                 self._running = False
 
+    def queue_delay(self) -> float:
+        """How long the last datagram read had waited in its socket (the worst UDP transport)."""
+        return max((getattr(t, "queue_delay", 0.0) for t in self.transports), default=0.0)
+
     def statistics(self) -> EndpointStatistics:
         return EndpointStatistics(
             layer=self.layer.statistics(), timers=self._timers.statistics(),

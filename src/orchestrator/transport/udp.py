@@ -9,11 +9,21 @@ endpoint can execute ``Send`` effects without a task switch. A full send
 buffer drops the datagram and counts it (SIP over UDP retransmits); any other
 error is reported to ``on_error`` so the transaction fails as RFC 3261 17.1.4
 asks.
+
+Queue delay. On Linux the socket asks the kernel to stamp each datagram with
+its arrival time (``SO_TIMESTAMPNS``); :attr:`UdpTransport.queue_delay` is how
+long the last datagram read had waited in the socket buffer. It is the signal
+of overload that matters for SIP over UDP: once requests wait longer than the
+peers' retransmission timer (T1, 500 ms), every late answer is preceded by
+retransmissions that add to the load. The B2BUA refuses new calls while it
+is high (CallManagerConfig.max_queue_delay).
 """
 
 from __future__ import annotations
 
 import socket
+import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +35,9 @@ __all__ = ["UdpTransport", "UdpStatistics", "MAX_DATAGRAM"]
 
 MAX_DATAGRAM = 65535
 Receiver = Callable[[bytes, Address], None]
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not name it
+_TIMESPEC = struct.Struct("qq")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class UdpStatistics:
     send_dropped: int
     send_errors: int
     receive_errors: int
+    queue_delay: float
+    max_queue_delay: float
 
 
 class UdpTransport:
@@ -61,11 +76,15 @@ class UdpTransport:
         self._sock: socket.socket | None = None
         self._rx = self._rx_bytes = self._tx = self._tx_bytes = 0
         self._dropped = self._send_errors = self._rx_errors = 0
+        self.queue_delay = 0.0
+        self._max_queue_delay = 0.0
+        self._timestamps = False
 
     def statistics(self) -> UdpStatistics:
         return UdpStatistics(local=self.local, datagrams_received=self._rx, bytes_received=self._rx_bytes,
                              datagrams_sent=self._tx, bytes_sent=self._tx_bytes, send_dropped=self._dropped,
-                             send_errors=self._send_errors, receive_errors=self._rx_errors)
+                             send_errors=self._send_errors, receive_errors=self._rx_errors,
+                             queue_delay=self.queue_delay, max_queue_delay=self._max_queue_delay)
 
     def _open(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -79,6 +98,11 @@ class UdpTransport:
         except BaseException:
             sock.close()
             raise
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            self._timestamps = True
+        except OSError:  # not Linux: no queue delay measurement
+            self._timestamps = False
         return sock
 
     async def serve(self, receiver: Receiver, *,
@@ -88,20 +112,29 @@ class UdpTransport:
         self._sock = sock
         host, port = sock.getsockname()[:2]
         self.local = Address(host, port, "UDP")
-        recvfrom = sock.recvfrom
+        recvmsg = sock.recvmsg
         batch = self.max_batch
+        stamped = self._timestamps
+        ancillary = _ANCILLARY if stamped else 0
+        unpack = _TIMESPEC.unpack
         try:
             task_status.started(self.local)
             while True:
                 await trio.lowlevel.wait_readable(sock)
                 for _ in range(batch):
                     try:
-                        data, peer = recvfrom(MAX_DATAGRAM)
+                        data, cmsgs, _, peer = recvmsg(MAX_DATAGRAM, ancillary)
                     except BlockingIOError:
                         break
                     except OSError:
                         self._rx_errors += 1  # e.g. an ICMP error queued on the socket
                         continue
+                    if stamped and cmsgs:
+                        sec, nsec = unpack(cmsgs[0][2][:16])
+                        delay = min(10.0, max(0.0, time.time() - sec - nsec * 1e-9))
+                        self.queue_delay = delay
+                        if delay > self._max_queue_delay:
+                            self._max_queue_delay = delay
                     self._rx += 1
                     self._rx_bytes += len(data)
                     receiver(data, Address(peer[0], peer[1], "UDP"))

@@ -194,9 +194,10 @@ async def test_over_calls_per_second_is_503():
 async def test_a_saturated_event_loop_turns_new_calls_away_with_503_then_recovers():
     import time
 
-    config = CallManagerConfig(max_loop_lag=0.25, retry_after=3)
+    config = CallManagerConfig(max_loop_lag=0.25, max_queue_delay=None, retry_after=3)
     with trio.fail_after(15):
-        async with running_hotline(config=config) as hl, phones(hl, "alice", "bob") as (alice, bob):
+        async with running_hotline(config=config, load_guards=True) as hl, \
+                phones(hl, "alice", "bob") as (alice, bob):
             register(hl, "2000", bob)
             time.sleep(1.0)  # the whole process stalls, as it does when the CPU is saturated
             await trio.sleep(0.06)  # the lag monitor notices
@@ -207,6 +208,26 @@ async def test_a_saturated_event_loop_turns_new_calls_away_with_503_then_recover
             assert (await accepted.tx).status_code == 200
             await accepted.bye()
     assert hl.manager.statistics().rejected_loop_lag == 1
+
+
+@trio_test
+async def test_an_invite_that_waited_too_long_in_the_socket_is_turned_away_with_503():
+    import time
+
+    config = CallManagerConfig(max_loop_lag=None, max_queue_delay=0.2, retry_after=4)
+    with trio.fail_after(15):
+        async with running_hotline(config=config, load_guards=True) as hl, \
+                phones(hl, "alice", "bob") as (alice, bob):
+            register(hl, "2000", bob)
+            late = alice.invite("sip:2000@127.0.0.1")  # sent now...
+            time.sleep(0.5)  # ...read half a second later: the backlog of an overloaded server
+            refused = await late.tx
+            assert refused.status_code == 503 and refused.headers.get("Retry-After") == "4"
+            accepted = alice.invite("sip:2000@127.0.0.1")  # read at once: accepted
+            assert (await accepted.tx).status_code == 200
+            await accepted.bye()
+    udp = hl.endpoint.statistics().transports[0]
+    assert udp.max_queue_delay >= 0.45 and udp.queue_delay < 0.2
 
 
 @trio_test
