@@ -157,7 +157,8 @@ async def test_keep_caller_releases_only_the_agent_and_the_caller_hears_what_fol
             assert (await call.tx).status_code == 200
             acall = await agent.next_call()
             await acall.answered.wait()
-            await trio.sleep(0.2)
+            while hl.manager.calls()[0].b is None:
+                await trio.sleep(0.01)
             await acall.bye()
             await call.ended.wait()  # the handler's prompt ends, it returns, the call is hung up
             ended = await hl.wait_event("call.ended")
@@ -184,7 +185,31 @@ async def test_without_keep_caller_the_agent_hanging_up_ends_the_call():
             assert (await call.tx).status_code == 200
             acall = await agent.next_call()
             await acall.answered.wait()
+            while hl.manager.calls()[0].b is None:  # our side has taken the 200 (a BYE before it is a 481)
+                await trio.sleep(0.01)
             await acall.bye()
             await call.ended.wait()
             ended = await hl.wait_event("call.ended")
     assert ended.record.ended_by == "callee"
+
+
+@trio_test
+async def test_originate_asks_accept_when_the_first_party_answers():
+    """A callback rings the agent first; the ACD may refuse that answer (the offer timed out)."""
+    with trio.fail_after(15):
+        async with running_hotline() as hl, phones(hl, "agent", "customer") as (agent, customer):
+            register(hl, "9001", agent)
+            seen = []
+            refused = await hl.manager.originate("9001", customer.uri,
+                                                 accept=lambda peer: seen.append(peer) or False)
+            await refused.wait_ended()
+            acall = agent.calls[0]
+            await acall.ended.wait()
+            assert refused.cause == "refused" and customer.calls == []
+            assert [r.method for r in acall.requests if r.method in ("ACK", "BYE")] == ["ACK", "BYE"]
+            assert len(seen) == 1 and "agent" in seen[0]  # the peer: the agent phone's contact
+            accepted = await hl.manager.originate("9001", customer.uri, accept=lambda peer: True)
+            await accepted.wait_connected()
+            await customer.calls[0].bye()
+            await accepted.wait_ended()
+    assert accepted.cause == "normal_clearing"
