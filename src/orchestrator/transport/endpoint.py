@@ -75,6 +75,7 @@ from orchestrator.sip import (
     new_tag,
     validate_request,
 )
+from orchestrator.sip.uri import format_host
 
 from .limits import LimiterStatistics, RateLimit, SourceRateLimiter
 from .timers import TimerService, TimerStatistics
@@ -350,6 +351,7 @@ class SipEndpoint:
         self._limiter = SourceRateLimiter(config.rate_limit, exempt=config.trusted_sources) \
             if config.rate_limit is not None else None
         self._clients: dict[TransactionKey, ClientTransaction] = {}
+        self._contacts: dict[tuple[str, str | None], NameAddr] = {}  # NameAddr is frozen: shared safely
         self.handler: Callable[[IncomingRequest], None] = self._default_handler
         self.on_server_timeout: Callable[[TransactionKey, str], None] | None = None
         self.on_stray_response: Callable[[ResponseReceived], None] | None = None
@@ -433,6 +435,13 @@ class SipEndpoint:
 
     def contact(self, transport: str = "UDP", *, user: str | None = "hotline") -> NameAddr:
         """Our Contact for dialogs over ``transport`` (sips: for TLS)."""
+        key = (transport, user)
+        found = self._contacts.get(key)
+        if found is None:
+            found = self._contacts[key] = self._make_contact(transport, user)
+        return found
+
+    def _make_contact(self, transport: str, user: str | None) -> NameAddr:
         host, port = self._sent_by(transport)
         name = transport.upper()
         if name == "TLS":
@@ -609,7 +618,10 @@ class SipEndpoint:
     # -- output -------------------------------------------------------------------------
     def _complete(self, request: Request, destination: Address) -> None:
         if not request.headers.get("Via"):
-            request.headers.insert(0, "Via", str(self.via(destination.transport)))
+            transport = destination.transport
+            host, port = self._sent_by(transport)
+            via = f"SIP/2.0/{transport} {format_host(host)}:{port};branch={self.new_branch()};rport"
+            request.headers.insert(0, "Via", via)
         if request.headers.get("Max-Forwards") is None:
             request.headers.add("Max-Forwards", "70")
 
