@@ -17,6 +17,7 @@ The session turns offer/answer outcomes (RFC 3264, through
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +38,21 @@ __all__ = ["MediaSession", "NoAcceptableMedia", "ENGINE_CODECS"]
 #: SDP encoding name (lower case) -> the engine's codec name
 ENGINE_CODECS = {"pcmu": "PCMU", "pcma": "PCMA", "opus": "opus"}
 _PTIMES = (10, 20, 30, 40, 60)
+
+
+@functools.lru_cache(maxsize=64)
+def _preferring(policy: MediaPolicy, name: str) -> MediaPolicy:
+    """``policy`` with codec ``name`` moved first (policies are frozen: one copy per pair)."""
+    first = [c for c in policy.codecs if c.lower() == name]
+    if not first:
+        return policy
+    rest = [c for c in policy.codecs if c.lower() != name]
+    return replace(policy, codecs=tuple(first + rest), prefer="local")
+
+
+@functools.lru_cache(maxsize=64)
+def _remote_first(policy: MediaPolicy) -> MediaPolicy:
+    return replace(policy, prefer="remote")
 
 
 class NoAcceptableMedia(SdpParseError):
@@ -86,12 +102,7 @@ class MediaSession:
     def _policy_for(self, prefer: Codec | None) -> MediaPolicy:
         if prefer is None:
             return self.policy
-        name = prefer.name.lower()
-        codecs = [c for c in self.policy.codecs if c.lower() == name]
-        if not codecs:
-            return self.policy
-        rest = [c for c in self.policy.codecs if c.lower() != name]
-        return replace(self.policy, codecs=tuple(codecs + rest), prefer="local")
+        return _preferring(self.policy, prefer.name.lower())
 
     def _create(self, **options: Any) -> None:
         self.leg = self.engine.create_leg(affinity=self.affinity, **options)
@@ -123,7 +134,7 @@ class MediaSession:
         offer = SessionDescription.parse(offer_body)
         policy = self._policy_for(prefer)
         if prefer_remote and prefer is None:
-            policy = replace(policy, prefer="remote")
+            policy = _remote_first(policy)
         port = self.leg.rtp_port if self.leg is not None else 9
         answer, negotiation = create_answer(offer, address=self.host, port=port, policy=policy,
                                             session_id=self._session_id, session_version=self._version or 1,
