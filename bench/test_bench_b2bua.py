@@ -20,6 +20,8 @@ calls, latencies, and the CPU each server used.
     .venv/bin/python -m pytest -q bench/test_bench_b2bua.py -p no:cacheprovider
     # the goal's scale:
     HOTLINE_B2BUA_RATE=500 HOTLINE_B2BUA_SECONDS=60 .venv/bin/python -m pytest -q bench/test_bench_b2bua.py
+    # Python's default garbage collector thresholds instead of the tuned ones:
+    HOTLINE_B2BUA_GC= .venv/bin/python -m pytest -q bench/test_bench_b2bua.py -k hotline
     # where Hotline's time goes: a sampling flame graph (py-spy, low overhead)...
     HOTLINE_B2BUA_PYSPY=/tmp/b2bua.svg .venv/bin/python -m pytest -q bench/test_bench_b2bua.py -k hotline
     # ...or cProfile of the server process (slows it down; top entries printed):
@@ -55,6 +57,8 @@ SECONDS = float(os.environ.get("HOTLINE_B2BUA_SECONDS", "10"))
 HOLD_MS = int(os.environ.get("HOTLINE_B2BUA_HOLD_MS", "2000"))
 PROFILE = os.environ.get("HOTLINE_B2BUA_PROFILE")
 PYSPY = os.environ.get("HOTLINE_B2BUA_PYSPY")  # a flame graph (SVG) of the Hotline process, by py-spy
+# gc.set_threshold for the Hotline server process, after gc.freeze() ("" keeps Python's defaults).
+GC_TUNING = tuple(int(x) for x in os.environ.get("HOTLINE_B2BUA_GC", "50000,20,100").split(",") if x)
 KAMAILIO_CHILDREN = int(os.environ.get("HOTLINE_B2BUA_KAMAILIO_CHILDREN", "2"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -290,6 +294,7 @@ def test_bench_hotline_b2bua_with_media_anchored(benchmark, uas, tmp_path):
 # ---------------------------------------------------------------------------- the server process
 def serve(port: int, uas_port: int, profile: str | None) -> None:
     import collections
+    import gc
 
     import trio
 
@@ -306,6 +311,16 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
     from orchestrator.transport import EndpointConfig, SipEndpoint, UdpTransport
 
     counts: collections.Counter[str] = collections.Counter()
+    pauses: list[float] = []
+    gc_started = [0.0]
+
+    def gc_timer(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif info.get("generation") == 2:
+            pauses.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(gc_timer)
 
     async def main() -> dict:
         with Engine(port_range=(20000, 29999), threads=1, stats_interval=0) as engine:
@@ -320,6 +335,12 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
             async with trio.open_nursery() as nursery:
                 await nursery.start(endpoint.run)
                 await nursery.start(manager.run)
+                if GC_TUNING:
+                    # Long-lived start-up objects out of the collector's way, and young-generation
+                    # collections less often: full collections of a big heap of live calls were
+                    # pausing the loop for up to ~300 ms (see the report's profile notes).
+                    gc.freeze()
+                    gc.set_threshold(*GC_TUNING)
                 print("READY", flush=True)
                 stdin = trio.lowlevel.FdStream(os.dup(0))
                 while await stdin.receive_some(1024):
@@ -334,7 +355,9 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
                 "retransmissions_sent": ep.layer.retransmissions_sent,
                 "retransmissions_absorbed": ep.layer.retransmissions_absorbed,
                 "datagrams_received": udp.datagrams_received, "datagrams_sent": udp.datagrams_sent,
-                "engine_port_exhausted": engine_stats.port_exhausted}
+                "engine_port_exhausted": engine_stats.port_exhausted,
+                "gc_full_collections": len(pauses), "gc_full_max_ms": round(1000 * max(pauses, default=0), 1),
+                "loop_lag_refusals": stats.rejected_loop_lag}
 
     if profile:
         import cProfile

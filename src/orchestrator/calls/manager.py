@@ -92,7 +92,7 @@ class CallManagerConfig:
     cps_burst: float | None = None
     retry_after: int = 5
     max_loop_lag: float | None = 0.25
-    max_queue_delay: float | None = 0.2
+    max_queue_delay: float | None = 0.3
     user_agent: str = "Hotline"
     trunks: tuple[Trunk, ...] = ()
     node_id: str = "hl"

@@ -12,7 +12,9 @@ asks.
 
 Queue delay. On Linux the socket asks the kernel to stamp each datagram with
 its arrival time (``SO_TIMESTAMPNS``); :attr:`UdpTransport.queue_delay` is how
-long the last datagram read had waited in the socket buffer. It is the signal
+long datagrams wait in the socket buffer before we read them, smoothed over
+about a quarter of a second (so a momentary burst does not count as an
+overload, a sustained backlog does within that time). It is the signal
 of overload that matters for SIP over UDP: once requests wait longer than the
 peers' retransmission timer (T1, 500 ms), every late answer is preceded by
 retransmissions that add to the load. The B2BUA refuses new calls while it
@@ -77,6 +79,8 @@ class UdpTransport:
         self._rx = self._rx_bytes = self._tx = self._tx_bytes = 0
         self._dropped = self._send_errors = self._rx_errors = 0
         self.queue_delay = 0.0
+        self.delay_time_constant = 0.25
+        self._delay_updated = 0.0
         self._max_queue_delay = 0.0
         self._timestamps = False
 
@@ -131,8 +135,11 @@ class UdpTransport:
                         continue
                     if stamped and cmsgs:
                         sec, nsec = unpack(cmsgs[0][2][:16])
-                        delay = min(10.0, max(0.0, time.time() - sec - nsec * 1e-9))
-                        self.queue_delay = delay
+                        now = time.time()
+                        delay = min(10.0, max(0.0, now - sec - nsec * 1e-9))
+                        weight = min(1.0, (now - self._delay_updated) / self.delay_time_constant)
+                        self._delay_updated = now
+                        self.queue_delay += (delay - self.queue_delay) * weight
                         if delay > self._max_queue_delay:
                             self._max_queue_delay = delay
                     self._rx += 1
