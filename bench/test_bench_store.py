@@ -57,7 +57,7 @@ TRIPS = 50
 
 def _percentiles(samples: list[float]) -> dict:
     xs = sorted(samples)
-    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3  # noqa: E731
+    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] * 1e3
     return {"p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3), "max_ms": round(xs[-1] * 1e3, 3)}
 
 
@@ -204,7 +204,7 @@ def test_report_queues(benchmark, day_log, day, window, how):
 
 @pytest.mark.parametrize("how", ["store", "naive"])
 def test_report_intervals_day(benchmark, day_log, how):
-    backend, log, info = day_log
+    backend, log, _ = day_log
     start, end = WINDOWS["day"]
     benchmark.group = f"store-report-intervals15-day-{backend}"
     if how == "naive":
@@ -218,7 +218,7 @@ def test_report_intervals_day(benchmark, day_log, how):
 
 
 def test_report_agents_day(benchmark, day_log):
-    backend, log, info = day_log
+    backend, log, _ = day_log
     start, end = WINDOWS["day"]
     benchmark.group = f"store-report-agents-day-{backend}"
     got = benchmark.pedantic(report.agent_report, args=(log,), kwargs={"start": start, "end": end}, rounds=3,
@@ -227,7 +227,7 @@ def test_report_agents_day(benchmark, day_log):
 
 
 def test_cdr_query_noon_hour(benchmark, day_log):
-    backend, log, info = day_log
+    backend, log, _ = day_log
     start, end = WINDOWS["noon-hour"]
     benchmark.group = f"store-cdr-query-{backend}"
     got = benchmark.pedantic(log.call_records_sync, kwargs={"since": start, "until": end, "queue": "sales",

@@ -47,7 +47,7 @@ SKIP_ENV = "HOTLINE_SKIP_POSTGRES"
 URL_ENV = "HOTLINE_TEST_POSTGRES_URL"
 DATABASE = "hotline_test"
 
-__all__ = ["PostgresServer", "postgres_server", "postgres_url", "schema_url", "postgres_bindir"]
+__all__ = ["PostgresServer", "postgres_bindir", "postgres_server", "postgres_url", "schema_url"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _runner() -> tuple[list[str], str | None]:
 
 
 def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
@@ -124,7 +124,7 @@ def start_server(base: Path) -> tuple[PostgresServer, callable]:
 
     def stop() -> None:
         subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=120)
+                       capture_output=True, timeout=120, check=False)
 
     admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:

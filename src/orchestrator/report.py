@@ -56,19 +56,19 @@ from orchestrator.store import EventLog, StoreError
 from orchestrator.store.events import StoredEvent, to_acd_event
 
 __all__ = [
-    "parse_time",
-    "window_events",
-    "queue_report",
+    "DEFAULT_DB",
     "agent_report",
+    "cdr_query",
+    "format_csv",
+    "format_table",
     "interval_report",
-    "report_queues",
+    "main",
+    "parse_time",
+    "queue_report",
     "report_agents",
     "report_intervals",
-    "cdr_query",
-    "format_table",
-    "format_csv",
-    "main",
-    "DEFAULT_DB",
+    "report_queues",
+    "window_events",
 ]
 
 DEFAULT_DB = "sqlite:///var/hotline.db"
@@ -86,7 +86,7 @@ def _local_midnight(now: float, days_back: int = 0) -> float:
     return datetime(d.year, d.month, d.day).astimezone().timestamp()
 
 
-def parse_time(value: str | float | int, *, now: float | None = None) -> float:
+def parse_time(value: str | float, *, now: float | None = None) -> float:
     """A report time (see the module docstring) as Unix seconds; ValueError if it is none of the forms."""
     if isinstance(value, bool):
         raise ValueError(f"time: expected a time, got {value!r}")
@@ -144,35 +144,48 @@ def window_events(log: EventLog, start: float | None, end: float | None, *, alig
     over the whole interval, also where it sticks out of the window, so agent
     states are read over the window widened to whole intervals.
     """
-    stored: dict[int, StoredEvent] = {}
-    window = list(log.iter_events(since=start, until=end, types=ACD_CALL_TYPES))
-    for e in window:
-        stored[e.seq] = e
     state_from, state_to = start, end
     if align is not None:
         state_from = None if start is None else math.floor(start / align) * align
         state_to = None if end is None else math.ceil(end / align) * align
-    for e in log.iter_events(since=state_from, until=state_to, types="agent.state"):
-        stored[e.seq] = e
+    # one pass in sequence order over the (widened) window: call events in [start, end), agent states in
+    # [state_from, state_to)
+    scanned: list[StoredEvent] = []
+    in_window: set[str] = set()
+    queued: set[str] = set()
+    lo = -math.inf if start is None else start
+    hi = math.inf if end is None else end
+    for e in log.iter_events(since=state_from, until=state_to, types=ACD_TYPES):
+        if e.type == "agent.state":
+            scanned.append(e)
+        elif lo <= e.at < hi:
+            scanned.append(e)
+            if e.call is not None:
+                in_window.add(e.call)
+                if e.type in ("call.queued", "call.rejected"):
+                    queued.add(e.call)
+    extra: dict[int, StoredEvent] = {}
     if state_from is not None:
         for e in log.agent_state_before_sync(state_from):
-            stored[e.seq] = e
+            extra[e.seq] = e
     if align is not None and state_to is not None:
         for e in log.agent_state_after_sync(state_to):  # closes the last span inside the last interval
-            stored[e.seq] = e
+            extra[e.seq] = e
     if start is not None:
-        in_window = {e.call for e in window if e.call is not None}
         for call in sorted(set(log.boundary_calls_sync(start)) & in_window):
             for e in log.read_sync(call=call, types=ACD_CALL_TYPES, until=start):
-                stored[e.seq] = e
+                extra[e.seq] = e
     if end is not None:
-        queued = {e.call for e in window if e.type in ("call.queued", "call.rejected")}
         for call in sorted(set(log.boundary_calls_sync(end)) & queued):
             for e in log.read_sync(call=call, types=ACD_CALL_TYPES, since=end):
-                stored[e.seq] = e
+                extra[e.seq] = e
+    if extra:
+        have = {e.seq for e in scanned}
+        scanned.extend(e for seq, e in extra.items() if seq not in have)
+        scanned.sort(key=lambda e: e.seq)
     out = []
-    for seq in sorted(stored):
-        acd = to_acd_event(stored[seq])
+    for e in scanned:
+        acd = to_acd_event(e)
         if acd is not None:
             out.append(acd)
     return out

@@ -7,7 +7,7 @@ import dataclasses
 import io
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -23,7 +23,7 @@ from orchestrator.store import EventLog
 from orchestrator.store.events import acd_events
 from tests.pg import postgres_server, schema_url  # noqa: F401  (fixtures)
 
-BASE = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc).timestamp()  # the simulated morning starts here
+BASE = datetime(2024, 5, 1, 8, 0, tzinfo=UTC).timestamp()  # the simulated morning starts here
 HOURS = 3
 
 
@@ -141,10 +141,10 @@ def _run(argv, capsys):
 
 
 def test_cli_csv_parses_back_to_the_metrics(filled, capsys):
-    log, url = filled
+    _, url = filled
     start, end = BASE + 600.0, BASE + 2 * 3600.0
     code, out, err = _run(["queues", "--db", url, "--from", f"@{start}", "--to", datetime.fromtimestamp(
-        end, timezone.utc).isoformat(), "--csv"], capsys)
+        end, UTC).isoformat(), "--csv"], capsys)
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     expected = metrics.queue_metrics(MORNING, start=start, end=end)
@@ -262,7 +262,7 @@ def test_rpc_api(filled):
         trio.run(lambda: report.report_intervals(log, interval=20))
 
 
-NOW = datetime(2024, 5, 1, 12, 30, 15, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2024, 5, 1, 12, 30, 15, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
@@ -282,12 +282,12 @@ def paris(monkeypatch):
     ("+90s", NOW + 90),
     ("-1w", NOW - 7 * 86400),
     ("@1714550400", 1714550400.0),
-    ("2024-05-01T09:00:00+00:00", datetime(2024, 5, 1, 9, tzinfo=timezone.utc).timestamp()),
-    ("2024-05-01T09:00:00Z", datetime(2024, 5, 1, 9, tzinfo=timezone.utc).timestamp()),
-    ("2024-05-01T11:00", datetime(2024, 5, 1, 9, tzinfo=timezone.utc).timestamp()),   # local: CEST = UTC+2
-    ("2024-05-01", datetime(2024, 4, 30, 22, tzinfo=timezone.utc).timestamp()),      # local midnight
-    ("today", datetime(2024, 4, 30, 22, tzinfo=timezone.utc).timestamp()),
-    ("yesterday", datetime(2024, 4, 29, 22, tzinfo=timezone.utc).timestamp()),
+    ("2024-05-01T09:00:00+00:00", datetime(2024, 5, 1, 9, tzinfo=UTC).timestamp()),
+    ("2024-05-01T09:00:00Z", datetime(2024, 5, 1, 9, tzinfo=UTC).timestamp()),
+    ("2024-05-01T11:00", datetime(2024, 5, 1, 9, tzinfo=UTC).timestamp()),   # local: CEST = UTC+2
+    ("2024-05-01", datetime(2024, 4, 30, 22, tzinfo=UTC).timestamp()),      # local midnight
+    ("today", datetime(2024, 4, 30, 22, tzinfo=UTC).timestamp()),
+    ("yesterday", datetime(2024, 4, 29, 22, tzinfo=UTC).timestamp()),
     (1714550400, 1714550400.0),
 ])
 def test_parse_time(paris, text, expected):

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AuditEntry", "redact", "REDACTED", "is_secret_key", "check_audit"]
+__all__ = ["REDACTED", "AuditEntry", "check_audit", "is_secret_key", "redact"]
 
 REDACTED = "***"
 

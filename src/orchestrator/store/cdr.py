@@ -52,7 +52,7 @@ from typing import Any
 
 from .events import StoredEvent
 
-__all__ = ["CallDetailRecord", "OUTCOMES", "apply", "new_record", "record_from_dict", "synthesize_end"]
+__all__ = ["OUTCOMES", "CallDetailRecord", "apply", "new_record", "record_from_dict", "synthesize_end"]
 
 OUTCOMES = ("answered", "abandoned", "failed", "transferred", "callback", "voicemail")
 
@@ -202,8 +202,7 @@ def apply(rec: dict | None, e: StoredEvent) -> dict | None:
     kind = e.type
     rec["last_seq"] = e.seq
     rec["last_at"] = max(rec["last_at"], at)
-    if at < rec["arrived_at"]:
-        rec["arrived_at"] = at
+    rec["arrived_at"] = min(rec["arrived_at"], at)
     if rec["caller"] is None:
         rec["caller"] = _str(d.get("caller")) or (_str(d.get("from")) if kind == "call.incoming" else None)
     if kind.startswith("recording."):

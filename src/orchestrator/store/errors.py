@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["StoreError", "StoreClosedError", "SchemaError"]
+__all__ = ["SchemaError", "StoreClosedError", "StoreError"]
 
 
 class StoreError(Exception):

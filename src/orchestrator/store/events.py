@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["StoredEvent", "EventFilter", "encode_event", "type_matcher", "to_acd_event", "acd_events", "TYPE_RE"]
+__all__ = ["TYPE_RE", "EventFilter", "StoredEvent", "acd_events", "encode_event", "to_acd_event", "type_matcher"]
 
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 _PATTERN_RE = re.compile(r"^[a-z0-9_.*]+$")

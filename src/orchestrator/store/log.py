@@ -65,7 +65,7 @@ from .schema import SCHEMA_VERSION
 from .tail import Subscription, Tail
 from .url import parse_url
 
-__all__ = ["EventLog", "LogStatistics", "RecoveryReport", "AgentStateRow", "open_event_log"]
+__all__ = ["AgentStateRow", "EventLog", "LogStatistics", "RecoveryReport", "open_event_log"]
 
 log = logging.getLogger("hotline.store")
 
@@ -255,7 +255,7 @@ class EventLog:
     def __enter__(self) -> EventLog:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -320,12 +320,16 @@ class EventLog:
         while True:
             batch = self._take()
             if batch[0].kind == "stop":
-                self._backend.close(self._conn)
+                if self._conn is not None:
+                    self._backend.close(self._conn)
                 return
-            if batch[0].kind == "task":
-                self._run_task(batch[0])
-            else:
-                self._commit_batch(batch)
+            try:
+                if batch[0].kind == "task":
+                    self._run_task(batch[0])
+                else:
+                    self._commit_batch(batch)
+            except BaseException:  # the writer must outlive anything, or every later append would hang
+                log.exception("store: the writer thread caught an unexpected error")
 
     def _reconnect_if_broken(self) -> None:
         if self._conn is None or self._backend.is_broken(self._conn):
@@ -413,10 +417,17 @@ class EventLog:
             self._commits += 1
             self._largest = max(self._largest, n)
         if n:
-            self._tail.advance(stored[0].seq, stored[-1].seq, lambda: stored, self._fetch_with(self._conn))
+            try:
+                self._tail.advance(stored[0].seq, stored[-1].seq, lambda: stored, self._fetch_with(self._conn))
+            except Exception:  # subscribers then read these events from the database
+                log.exception("store: could not fill the in-memory tail")
+                self._tail.reset(stored[-1].seq)
         for job, result in zip(batch, results):
             if job.done is not None:
-                job.done(result)
+                try:
+                    job.done(result)
+                except Exception:
+                    log.exception("store: an append's completion failed")
 
     def _project(self, conn: Any, events: Sequence[StoredEvent]) -> None:
         """Fold a committed-to-be batch into call_records and agent_states (same transaction)."""

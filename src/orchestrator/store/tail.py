@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -30,7 +30,7 @@ from .events import EventFilter, StoredEvent
 if TYPE_CHECKING:
     from .log import EventLog
 
-__all__ = ["Tail", "Subscription"]
+__all__ = ["Subscription", "Tail"]
 
 READ_CHUNK = 1000
 
@@ -80,6 +80,15 @@ class Tail:
                 else:
                     self._ring.extend(new)
                 self.head = last
+            waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
+
+    def reset(self, head: int) -> None:
+        """Forget the events in memory and move the head (readers fall back to the database)."""
+        with self._lock:
+            self._ring.clear()
+            self.head = max(self.head, head)
             waiters, self._waiters = self._waiters, []
         for wake in waiters:
             wake()
@@ -173,7 +182,7 @@ class Subscription:
         self._enter()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self._exit()
 
     def _enter(self) -> None:
@@ -224,7 +233,7 @@ class Subscription:
         self._enter()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._exit()
 
     def iter_blocking(self, idle_timeout: float | None = None) -> Iterator[StoredEvent]:

@@ -131,8 +131,9 @@ def test_a_full_call_gives_an_exact_record(open_log):
       "end_cause": None}),
 ])
 def test_call_shapes(events, expect):
-    from orchestrator.store.events import decode_row
     import json
+
+    from orchestrator.store.events import decode_row
 
     rec = None
     for seq, e in enumerate(events, 1):
@@ -157,7 +158,7 @@ def test_call_record_queries(open_log):
         {"type": "call.queued", "at": 50.0, "call": "c", "queue": odd},
         {"type": "call.queued", "at": 60.0, "call": "d", "queue": "qx%"},
     ])
-    ids = lambda rs: [r.call for r in rs]  # noqa: E731
+    ids = lambda rs: [r.call for r in rs]
     assert ids(log.call_records_sync()) == ["a", "b", "c", "d"]
     assert ids(log.call_records_sync(since=10.0, until=50.0)) == ["a", "b"]  # arrived_at in [since, until)
     assert ids(log.call_records_sync(queue="support")) == ["a", "b"]

@@ -66,7 +66,7 @@ def test_read_filters_ranges_and_patterns(open_log):
         {"type": "call.offerxended", "at": 301.0, "call": "c9"},
         {"type": "queue.stats", "at": 302.0, "queue": "support", "waiting": 3},
     ])
-    types = lambda events: [e.type for e in events]  # noqa: E731
+    types = lambda events: [e.type for e in events]
     assert types(log.read_sync(types="agent.*")) == ["agent.state"]
     assert types(log.read_sync(types=["*.stats", "call.abandoned"])) == ["call.abandoned", "queue.stats"]
     # "_" in a pattern is a literal underscore, not SQL's any-character
@@ -344,3 +344,54 @@ def test_time_windows_are_exact_when_times_are_out_of_order(open_log):
         assert got == want
         if types is None:
             assert [e.data["k"] for e in got] == expected
+
+
+def test_a_failed_commit_fails_its_appends_and_the_log_goes_on(open_log, store_url, backend):
+    from orchestrator.store import StoreError
+
+    log = open_log()
+    log.append_sync({"type": "queue.stats", "queue": "q"})
+    conn = _raw(store_url)
+    try:
+        if backend == "sqlite":
+            conn.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.type = 'test.boom' "
+                         "BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        else:
+            conn.execute("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                         "IF NEW.type = 'test.boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$")
+            conn.execute("CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()")
+    finally:
+        conn.close()
+    with pytest.raises(StoreError, match="boom"):
+        log.append_many_sync([{"type": "call.incoming", "call": "lost"}, {"type": "test.boom"}])
+    log.append_nowait({"type": "test.boom"})
+    assert log.flush_sync() == 1
+    assert log.append_sync({"type": "call.incoming", "call": "kept"}) == 2  # no gap: the failed batch left none
+    assert [e.call for e in log.read_sync()] == [None, "kept"]
+    assert log.call_record_sync("lost") is None
+    stats = log.statistics()
+    assert (stats.failed_appends, stats.appended, stats.pending) == (3, 2, 0)
+
+
+def test_the_postgresql_writer_reconnects_after_losing_its_connection(postgres_url):
+    from orchestrator.store import StoreError
+
+    store_url = postgres_url
+    with EventLog(store_url, node="n1") as log:
+        _reconnect_case(log, store_url, StoreError)
+
+
+def _reconnect_case(log, store_url, StoreError):
+    log.append_sync({"type": "queue.stats", "queue": "q"})
+    with _raw(store_url) as conn:
+        killed = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE application_name = 'hotline-writer' AND datname = current_database() "
+                              "AND pid <> pg_backend_pid()").fetchall()
+    assert killed
+    try:  # the append that meets the dead connection fails (it cannot know whether it committed)...
+        log.append_sync({"type": "queue.stats", "queue": "q"})
+    except StoreError:
+        pass
+    # ...and the next one goes through a new connection
+    seq = log.append_sync({"type": "queue.stats", "queue": "after"})
+    assert [e.queue for e in log.read_sync(after=seq - 1)] == ["after"]

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import trio
+import trio.lowlevel
 
 from orchestrator.store import EventLog, StoreClosedError
 
@@ -29,11 +30,11 @@ def test_read_history_then_follow_misses_and_repeats_nothing(open_log):
                 else:
                     await log.append(_stats(i))
                 if i % 50 == 0:
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(producer)
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             n = log.head()
             history = await log.read(upto=n)
             seen.extend(e.seq for e in history)
@@ -86,18 +87,17 @@ def test_a_slow_subscriber_falls_back_to_the_database_and_still_sees_everything(
     seen: list[int] = []
 
     async def main():
-        async with trio.open_nursery() as nursery:
-            async with log.subscribe(after=0) as sub:
-                async def producer():
-                    for start in range(0, n, 100):
-                        await log.append_many(_stats(i) for i in range(start, start + 100))
-                nursery.start_soon(producer)
-                async for e in sub:
-                    seen.append(e.data["i"])
-                    if len(seen) % 500 == 0:
-                        await trio.sleep(0.01)  # fall behind the 8-event tail on purpose
-                    if len(seen) == n:
-                        break
+        async with trio.open_nursery() as nursery, log.subscribe(after=0) as sub:
+            async def producer():
+                for start in range(0, n, 100):
+                    await log.append_many(_stats(i) for i in range(start, start + 100))
+            nursery.start_soon(producer)
+            async for e in sub:
+                seen.append(e.data["i"])
+                if len(seen) % 500 == 0:
+                    await trio.sleep(0.01)  # fall behind the 8-event tail on purpose
+                if len(seen) == n:
+                    break
 
     trio.run(main)
     assert seen == list(range(n))
@@ -190,14 +190,13 @@ def test_another_nodes_events_wake_a_waiting_subscriber(open_log):
     b = open_log(node="node-b")
 
     async def main():
-        async with a.subscribe(types="call.*") as sub:
-            async with trio.open_nursery() as nursery:
-                async def later():
-                    await trio.sleep(0.05)
-                    await b.append({"type": "call.incoming", "call": "from-b", "caller": "+1"})
-                nursery.start_soon(later)
-                with trio.fail_after(30):
-                    e = await sub.__anext__()
+        async with a.subscribe(types="call.*") as sub, trio.open_nursery() as nursery:
+            async def later():
+                await trio.sleep(0.05)
+                await b.append({"type": "call.incoming", "call": "from-b", "caller": "+1"})
+            nursery.start_soon(later)
+            with trio.fail_after(30):
+                e = await sub.__anext__()
         return e
 
     e = trio.run(main)
