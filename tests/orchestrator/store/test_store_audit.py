@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import psycopg
@@ -127,6 +128,14 @@ def test_purge_from_trio(open_log):
     log.append_many_sync([{"type": "queue.stats", "at": float(t), "queue": "q"} for t in range(10)])
     assert trio.run(lambda: log.purge(before=5.0)) == 5
     assert [e.at for e in log.read_sync()] == [5.0, 6.0, 7.0, 8.0, 9.0]
+    now = time.time()
+    log.append_many_sync([{"type": "queue.stats", "at": now - days * 86400 - 60, "queue": "q"} for days in (1, 3)])
+    assert log.purge_sync(older_than_days=2) == 6  # the 1970 ones and the one from 3 days ago
+    assert len(log.read_sync()) == 1
+    with pytest.raises(ValueError, match="exactly one"):
+        log.purge_sync()
+    with pytest.raises(ValueError, match="older_than_days"):
+        log.purge_sync(older_than_days=-1)
 
 
 @pytest.mark.parametrize("url, backend, path, sync", [
