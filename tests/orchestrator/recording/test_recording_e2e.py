@@ -15,9 +15,16 @@ import trio
 from recording_kit import speech_span, trio_test
 
 from mediacore.engine import Engine
-from orchestrator.calls import CallbackSink, CallManager, CallManagerConfig, Contact, DialPlan, InMemoryLocator
-from orchestrator.calls import OpenAuthenticator
-from orchestrator.recording import RecordingConfig, RecordingService, archive
+from orchestrator.calls import (
+    CallbackSink,
+    CallManager,
+    CallManagerConfig,
+    Contact,
+    DialPlan,
+    InMemoryLocator,
+    OpenAuthenticator,
+)
+from orchestrator.recording import RecordingService, archive
 from orchestrator.sip import TimerConfig, parse_uri
 from orchestrator.store import EventLog
 from orchestrator.transport import EndpointConfig, SipEndpoint, UdpTransport
