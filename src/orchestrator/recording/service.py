@@ -426,13 +426,13 @@ class RecordingService:
             await self._append(self._event("recording.stopped", live.info, by=by, at=now))
         return live.info.to_dict()
 
-    def _mark_stopping(self, live: _Live, at: float) -> None:
+    def _mark_stopping(self, live: _Live, at: float, why: str = "stop") -> None:
         if live.info.state == "stopping":
             return
         info = live.info
         if info.state == "paused":
             pauses = list(info.pauses)
-            pauses[-1] = {**pauses[-1], "resumed_at": at, "resumed_by": "stop"}
+            pauses[-1] = {**pauses[-1], "resumed_at": at, "resumed_by": why}
             info = replace(info, pauses=tuple(pauses),
                            paused_seconds=round(info.paused_seconds + max(0.0, at - pauses[-1]["at"]), 3))
         holds = tuple({**h, "until": at} if h.get("until") is None else h for h in info.holds)
@@ -461,7 +461,7 @@ class RecordingService:
             log.error("recording %s: engine error: %s", live.info.recording, live.engine_error)
             return
         self._by_recorder.pop(live.recorder, None)
-        self._mark_stopping(live, self.clock())
+        self._mark_stopping(live, self.clock(), "end")  # stop() or the call's end (its leg went)
         self._spawn(self._finish, live)
 
     def handle_call_event(self, event: Any) -> None:
