@@ -186,7 +186,9 @@ def run(kind: str, calls: int, *, duration: float = 8.0, warmup: float = 3.0, th
         "generator_sent": out["sent_measured"], "generator_received": out["received_measured"],
         "generator_behind": out["behind_schedule"], "generator_send_errors": out["send_errors"],
         "offered_ratio": round(offered, 4), "effective_calls": round(calls * min(1.0, offered), 1),
-        "generator_limited": out["behind_schedule"] > 0 or offered < 0.99,
+        # A few late sends are scheduling noise on a shared machine; 1 % late or 1 % short is a generator
+        # that cannot offer the load.
+        "generator_limited": out["behind_schedule"] > 0.01 * max(1, out["sent_measured"]) or offered < 0.99,
         "latency_us_p50": out["latency_us"]["p50"] if end_to_end else None,
         "latency_us_p99": out["latency_us"]["p99"] if end_to_end else None,
         "recorder_bytes_written": final.get("engine", {}).get("recorder_bytes_written", 0),
@@ -208,9 +210,9 @@ def classify(dso: str) -> str:
         return "ours"
     if "libopus" in dso:
         return "libopus"
-    if dso.startswith("libc") or dso.startswith("libm") or dso.startswith("libstdc++") or "ld-linux" in dso:
+    if dso.startswith(("libc", "libm", "libstdc++")) or "ld-linux" in dso:
         return "libc"
-    if dso.startswith("python") or dso.startswith("libpython"):
+    if dso.startswith(("python", "libpython")):
         return "python"
     return "other"
 
