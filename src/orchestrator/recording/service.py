@@ -178,6 +178,9 @@ class RecordingService:
         if keys is None and config.key_file is not None:
             keys = KeyRing.load(config.key_file)
         self.keys = keys
+        if keys is None:
+            logging.getLogger("hotline.recording").warning(
+                "recording: no key file: recordings in %s are stored unencrypted", config.dir)
         self.node = node
         self.clock = clock
         self.store = RecordingStore(config.dir)
@@ -187,6 +190,7 @@ class RecordingService:
         self._by_call: dict[str, _Live] = {}        # call id -> its active recording
         self._by_recorder: dict[int, _Live] = {}    # engine recorder id -> live
         self._decisions: dict[str, Decision] = {}   # call id -> last decision
+        self._recorded: set[str] = set()            # calls a recording was started on (until call.ended)
         self._dtmf: dict[str, DtmfCodes] = {}
         self._holds: dict[str, float] = {}          # call id -> hold start
         self._counts = {k: 0 for k in ("decisions", "decided_record", "started", "ready", "failed", "recovered",
@@ -274,6 +278,12 @@ class RecordingService:
         trunk = trunk if trunk is not None else ct
         previous = self._decisions.get(call.id)
         if previous is not None and (previous.queue, previous.trunk) == (queue, trunk):
+            if previous.record and call.id not in self._recorded:
+                # Decided "record" but the start failed (no media yet): try again, without a new decision.
+                try:
+                    await self._start(call, previous, by="policy")
+                except (RecordingConflict, RecordingNotFound) as exc:
+                    log.info("recording: policy start on %s failed again: %s", call.id, exc)
             return previous
         decision = decide(call.id, self.config, queue=queue, trunk=trunk)
         self._decisions[call.id] = decision
@@ -352,6 +362,7 @@ class RecordingService:
             raise
         live.recorder = recorder
         self._by_recorder[recorder] = live
+        self._recorded.add(call.id)
         self._counts["started"] += 1
         if call.id in self._holds:
             live.info = replace(live.info, holds=({"at": now, "until": None},))
@@ -487,6 +498,7 @@ class RecordingService:
         elif name == "call.ended":
             self._holds.pop(call_id, None)
             self._decisions.pop(call_id, None)
+            self._recorded.discard(call_id)
             self._dtmf.pop(call_id, None)
 
     async def _apply_quietly(self, call_id: str) -> None:

@@ -320,3 +320,34 @@ def test_call_context_reads_queue_and_trunk():
     assert call_context(SimpleNamespace(route="extension:9001", data={"queue": "q"},
                                         identity=SimpleNamespace(kind="trunk", name="t1"))) == ("q", "t1")
     assert call_context(SimpleNamespace(route="", identity=SimpleNamespace(kind="user", name="u"))) == (None, None)
+
+
+@trio_test
+async def test_a_policy_start_that_found_no_media_is_retried(tmp_path, config):
+    with trio.fail_after(20):
+        async with running_service(tmp_path, config) as rig:
+            svc = rig.service
+            call = rig.new_call("m1")
+            media = call.a.media.id
+            call.a.media.id = None  # answered, but the caller's media is not set up yet
+            d = await svc.apply_policy("m1")
+            assert d.record and svc.statistics().active == 0
+            call.a.media.id = media
+            assert (await svc.apply_policy("m1")) is d and svc.statistics().active == 1
+            (rec,) = await svc.list(call="m1")
+            await svc.stop("m1")
+            await svc.apply_policy("m1")  # stopped on purpose: not restarted
+            assert svc.statistics().active == 0
+            await svc.wait_ready(rec["recording"])
+            decisions = [e for e in rig.events("m1") if e.type == "recording.decision"]
+    assert len(decisions) == 1
+
+
+def test_it_is_the_control_planes_recording_service_and_its_errors_map_to_rpc_codes(config):
+    from orchestrator.control.errors import error_from_exception
+    from orchestrator.control.services import RecordingService as Protocol
+    from orchestrator.recording import RecordingService
+
+    assert isinstance(RecordingService(config), Protocol)
+    assert error_from_exception(RecordingConflict("x")).code == -32009
+    assert error_from_exception(RecordingNotFound("x")).code == -32004
