@@ -894,6 +894,9 @@ class Call:
         for leg in self.legs:
             self.manager._forget_leg(leg)
             leg.media.destroy()
+        self._playbacks.clear()  # Playback -> Call references: no cycle left behind
+        self._moh.clear()
+        self._ringback = None
         self._digit_send.close()
         self._callee_gone.set()
         self.manager._forget_call(self)

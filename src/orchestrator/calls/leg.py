@@ -15,6 +15,7 @@ import enum
 import itertools
 import logging
 import time
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -82,7 +83,7 @@ class SipLeg:
         self.id = next(_leg_ids)
         self.manager = manager
         self.endpoint = manager.endpoint
-        self.call = call
+        self._call = weakref.ref(call)
         self.role = role
         self.media = media
         media.owner = self
@@ -113,6 +114,19 @@ class SipLeg:
 
     def __repr__(self) -> str:
         return f"<SipLeg {self.id} {self.role} {self.state.value} {self.peer}>"
+
+    # The call holds its legs; a leg refers back to its call weakly, so a finished call and
+    # its legs are freed by reference counting instead of waiting for the cycle collector.
+    @property
+    def call(self) -> Call:
+        call = self._call()
+        if call is None:
+            raise RuntimeError(f"leg {self.id} outlived its call")
+        return call
+
+    @call.setter
+    def call(self, value: Call) -> None:
+        self._call = weakref.ref(value)
 
     @property
     def ended(self) -> bool:
@@ -354,6 +368,8 @@ class SipLeg:
             self.state = LegState.TERMINATED
             if self.dialog is not None:
                 self.dialog.state = DialogState.TERMINATED
+            if self.tx is not None:
+                self.tx.on_response = None  # no more ACKs to repeat; and no leg <-> transaction cycle
 
     def receive_in_dialog(self, incoming: IncomingRequest) -> None:
         """A request within this leg's dialog (not ACK, not CANCEL)."""

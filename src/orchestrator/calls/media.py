@@ -211,6 +211,7 @@ class MediaSession:
             self.engine.update_leg(self.leg.id, media_timeout=seconds)
 
     def destroy(self) -> None:
+        self.owner = None
         if self.leg is not None:
             if self.registry is not None:
                 self.registry.pop(self.leg.id, None)
