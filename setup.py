@@ -108,6 +108,7 @@ setup(
         "sortedcontainers>=2.4",
         "h11>=0.14",
         "wsproto>=1.2",
+        "cryptography>=42",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "pytest-benchmark>=4", "pesq", "scipy"],

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("orchestrator.plan", "agents (Erlang C) and trunks (Erlang B) for a target"),
     "ivr": ("orchestrator.ivr.cli", "lint and draw IVR flows"),
     "ctl": ("orchestrator.control.ctl", "call the daemon's JSON-RPC API (one call, or --watch)"),
+    "recordings": ("orchestrator.recording.cli", "list, export, purge recordings; legal holds; key rotation"),
     "registrar": ("orchestrator.registrar.cli", "make HA1 values for account and trunk configuration"),
 }
 

@@ -252,7 +252,7 @@ async def _set_data(ctx: Context, p: dict) -> Any:
 
 def _recording_verb(verb: str) -> Callable:
     async def handler(ctx: Context, p: dict) -> Any:
-        return await maybe(getattr(ctx.service("recordings"), verb)(p["call"]))
+        return await maybe(getattr(ctx.service("recordings"), verb)(p["call"], by=ctx.principal.name))
     handler.__name__ = f"_recording_{verb}"
     return handler
 

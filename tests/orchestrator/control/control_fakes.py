@@ -159,7 +159,7 @@ class FakeRecordings:
                 return r
         raise ConflictError(f"call: {call} is not being recorded")
 
-    def start(self, call: str) -> dict:
+    def start(self, call: str, *, by: str = "api") -> dict:
         self.c.calls._get(call)
         if any(r["call"] == call and r["state"] != "stopped" for r in self.recs.values()):
             raise ConflictError(f"call: {call} is already being recorded")
@@ -174,13 +174,13 @@ class FakeRecordings:
         r["state"] = to
         return dict(r)
 
-    def stop(self, call: str) -> dict:
+    def stop(self, call: str, *, by: str = "api") -> dict:
         return self._move(call, ("recording", "paused"), "stopped")
 
-    def pause(self, call: str) -> dict:
+    def pause(self, call: str, *, by: str = "api") -> dict:
         return self._move(call, ("recording",), "paused")
 
-    def resume(self, call: str) -> dict:
+    def resume(self, call: str, *, by: str = "api") -> dict:
         return self._move(call, ("paused",), "recording")
 
     def get(self, recording: str) -> dict:
