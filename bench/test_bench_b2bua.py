@@ -189,6 +189,7 @@ def run_load(target: str, workdir: Path, server_pids: list[int]) -> dict:
         "achieved_cps": round(successful / active, 1),
         "min_sustained_cps": round(min(rates), 1) if rates else None,
         "retransmissions": int(last.get("Retransmissions(C)", 0) or 0),
+        "calls_with_100": len(rtt["1"]), "calls_with_180": len(rtt["2"]),
         "invite_to_100_ms": {"p50": percentile(rtt["1"], 50), "p99": percentile(rtt["1"], 99)},
         "invite_to_180_ms": {"p50": percentile(rtt["2"], 50), "p99": percentile(rtt["2"], 99)},
         "invite_to_200_ms": {"p50": percentile(rtt["3"], 50), "p99": percentile(rtt["3"], 99)},
@@ -288,6 +289,7 @@ def test_bench_hotline_b2bua_with_media_anchored(benchmark, uas, tmp_path):
     report(benchmark, "hotline", result)
     assert summary.get("calls_answered") == result["successful"]  # every call really went through the B2BUA
     assert summary.get("bridges") == result["successful"]  # ... and was bridged in the engine
+    assert result["calls_with_100"] >= result["successful"]  # a 100 Trying for every call, at once
     assert result["successful"] > 0 and result["failed"] == 0, result
 
 
