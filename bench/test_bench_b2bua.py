@@ -314,13 +314,19 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
 
     counts: collections.Counter[str] = collections.Counter()
     pauses: list[float] = []
+    young_max = [0.0, 0.0]
     gc_started = [0.0]
 
     def gc_timer(phase: str, info: dict) -> None:
         if phase == "start":
             gc_started[0] = time.perf_counter()
-        elif info.get("generation") == 2:
-            pauses.append(time.perf_counter() - gc_started[0])
+            return
+        took = time.perf_counter() - gc_started[0]
+        generation = info.get("generation", 0)
+        if generation == 2:
+            pauses.append(took)
+        else:
+            young_max[generation] = max(young_max[generation], took)
 
     gc.callbacks.append(gc_timer)
 
@@ -359,6 +365,9 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
                 "datagrams_received": udp.datagrams_received, "datagrams_sent": udp.datagrams_sent,
                 "engine_port_exhausted": engine_stats.port_exhausted,
                 "gc_full_collections": len(pauses), "gc_full_max_ms": round(1000 * max(pauses, default=0), 1),
+                "gc_young_max_ms": [round(1000 * t, 1) for t in young_max],
+                "max_queue_delay_ms": round(1000 * udp.max_queue_delay, 1),
+                "loop_lag_ms": round(1000 * stats.loop_lag, 1),
                 "loop_lag_refusals": stats.rejected_loop_lag}
 
     if profile:
