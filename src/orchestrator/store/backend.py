@@ -27,8 +27,6 @@ class Backend:
     """One database behind a storage URL (subclasses: SQLite, PostgreSQL)."""
 
     dialect = ""
-    # appended to "FROM events" for reads that walk a sequence range in order (see EventLog.iter_events)
-    seq_scan_hint = ""
     # libpq and SQLite both accept this many parameters in one statement, with room to spare
     max_params = 900
 

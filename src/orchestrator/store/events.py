@@ -203,6 +203,23 @@ class EventFilter:
                     and (queue is None or e.queue == queue) and (node is None or e.node == node))
         return accept
 
+    def indexed(self) -> bool:
+        """Does the filter name a call, agent or queue (an index finds those rows faster than a scan)?"""
+        return self.call is not None or self.agent is not None or self.queue is not None
+
+    def row_predicate(self, since: float | None = None, until: float | None = None):
+        """The filter (and ``since <= at < until``) on raw rows (seq, node, at, type, call, agent, queue, data)."""
+        match_type = type_matcher(self.types)
+        call, agent, queue, node = self.call, self.agent, self.queue, self.node
+        lo = -math.inf if since is None else since
+        hi = math.inf if until is None else until
+
+        def accept(r: tuple) -> bool:
+            return (lo <= r[2] < hi and match_type(r[3]) and (call is None or r[4] == call)
+                    and (agent is None or r[5] == agent) and (queue is None or r[6] == queue)
+                    and (node is None or r[1] == node))
+        return accept
+
     def sql(self) -> tuple[list[str], list[Any]]:
         """WHERE clauses (``?`` placeholders) and their parameters."""
         clauses: list[str] = []

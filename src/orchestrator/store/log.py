@@ -554,16 +554,13 @@ class EventLog:
 
     # -- reading ---------------------------------------------------------------------------------
     def _select_events(self, *, after: int | None, upto: int | None, since: float | None, until: float | None,
-                       filt: EventFilter, limit: int | None, descending: bool = False,
-                       by_seq: bool = False) -> tuple[str, list]:
+                       filt: EventFilter, limit: int | None, descending: bool = False) -> tuple[str, list]:
         clauses, params = filt.sql()
         for clause, value in (("seq > ?", after), ("seq <= ?", upto), ("at >= ?", since), ("at < ?", until)):
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
         text = f"SELECT {_EVENT_COLUMNS} FROM events"
-        if by_seq:
-            text += self._backend.seq_scan_hint
         if clauses:
             text += " WHERE " + " AND ".join(clauses)
         text += " ORDER BY seq DESC" if descending else " ORDER BY seq"
@@ -606,15 +603,18 @@ class EventLog:
         """Like :meth:`read_sync` but page by page (for whole-log scans: reports, rebuilds).
 
         A time window is first turned into the range of sequence numbers of
-        the events dated in it (one index range scan), then read in sequence
-        order by primary key: no sort, whatever the size of the window.
+        the events dated in it (one index range scan). Unless a call, agent or
+        queue is named (their indexes find the rows), that range is then read
+        in primary-key order, a page at a time, and filtered here: a plan that
+        never sorts, whatever the planner's statistics say (a PostgreSQL that
+        has not analysed a freshly loaded table would otherwise sort the whole
+        window again for every page).
         """
         self._check_range(after, upto, since, until, None)
         filt = EventFilter.make(types=types, call=call, agent=agent, queue=queue, node=node)
         if upto is None:
             upto = self._current_head()
         cursor = after or 0
-        scan = call is None and agent is None and queue is None
         if since is not None or until is not None:
             clauses, params = [], []
             for clause, value in (("at >= ?", since), ("at < ?", until)):
@@ -628,17 +628,40 @@ class EventLog:
                 return
             cursor = max(cursor, int(lo) - 1)
             upto = min(upto, int(hi))
+        elif after is None:
+            with self._pool.connection() as conn:
+                first = self._backend.fetchone(conn, "SELECT MIN(seq) FROM events")[0]
+            if first is None:
+                return
+            cursor = int(first) - 1  # skip a purged prefix
+        if filt.indexed():
+            while cursor < upto:
+                self._check_open()
+                text, params = self._select_events(after=cursor, upto=upto, since=since, until=until, filt=filt,
+                                                   limit=_PAGE)
+                with self._pool.connection() as conn:
+                    rows = self._backend.fetchall(conn, text, params)
+                for r in rows:
+                    yield decode_row(*r)
+                if len(rows) < _PAGE:
+                    return
+                cursor = rows[-1][0]
+            return
+        accept = filt.row_predicate(since, until)
         while cursor < upto:
             self._check_open()
-            text, params = self._select_events(after=cursor, upto=upto, since=since, until=until, filt=filt,
-                                               limit=_PAGE, by_seq=scan)
+            page_end = min(upto, cursor + _PAGE)
             with self._pool.connection() as conn:
-                rows = self._backend.fetchall(conn, text, params)
+                rows = self._backend.fetchall(conn, *self._scan_range(cursor, page_end))
             for r in rows:
-                yield decode_row(*r)
-            if len(rows) < _PAGE:
-                return
-            cursor = rows[-1][0]
+                if accept(r):
+                    yield decode_row(*r)
+            cursor = page_end
+
+    @staticmethod
+    def _scan_range(after: int, upto: int) -> tuple[str, list]:
+        """Events ``after < seq <= upto``: at most ``upto - after`` rows (sequence numbers have no gaps)."""
+        return f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", [after, upto]
 
     def _current_head(self) -> int:
         with self._pool.connection() as conn:
@@ -651,11 +674,17 @@ class EventLog:
             head = int(self._backend.fetchone(conn, "SELECT last_seq FROM log_head WHERE id = 1")[0])
             if head <= after:
                 return [], after
-            text, params = self._select_events(after=after, upto=head, since=None, until=None, filt=filt,
-                                               limit=limit)
-            rows = self._backend.fetchall(conn, text, params)
-        events = [decode_row(*r) for r in rows]
-        return events, (events[-1].seq if len(events) >= limit else head)
+            if filt.indexed():
+                text, params = self._select_events(after=after, upto=head, since=None, until=None, filt=filt,
+                                                   limit=limit)
+                rows = self._backend.fetchall(conn, text, params)
+                events = [decode_row(*r) for r in rows]
+                return events, (events[-1].seq if len(events) >= limit else head)
+            # scan the range by primary key and filter here (see iter_events)
+            upto = min(head, after + limit)
+            rows = self._backend.fetchall(conn, *self._scan_range(after, upto))
+        accept = filt.row_predicate()
+        return [decode_row(*r) for r in rows if accept(r)], upto
 
     # -- following -------------------------------------------------------------------------------
     def subscribe(self, *, after: int | None = None, types: Iterable[str] | str | None = None,

@@ -32,9 +32,6 @@ __all__ = ["SqliteBackend"]
 
 class SqliteBackend(Backend):
     dialect = "sqlite"
-    # SQLite would otherwise pick the (type, at) index for "type IN (...)" and sort every page by seq;
-    # NOT INDEXED still lets it range-scan the INTEGER PRIMARY KEY
-    seq_scan_hint = " NOT INDEXED"
 
     def connect(self, purpose: str) -> Any:
         path = self.url.path

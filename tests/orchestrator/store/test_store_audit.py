@@ -114,6 +114,10 @@ def test_purge_keeps_call_records_and_whole_calls(open_log):
         ("call.queued", "spans"), ("call.answered", "spans"), ("call.ended", "spans"),
         ("call.queued", "open-old"), ("queue.stats", None)]
     assert {r.call: r for r in log.call_records_sync()} == before
+    # scans and subscriptions walk over the purged sequence numbers
+    assert list(log.iter_events()) == log.read_sync()
+    assert [e.seq for e in log.follow(after=0, idle_timeout=0.05)] == [4, 5, 6, 7, 8]
+    assert [e.seq for e in log.follow(after=0, idle_timeout=0.05, types="queue.*")] == [8]
     # a rebuild keeps the record whose events were purged
     log.rebuild_call_records()
     assert {r.call: r for r in log.call_records_sync()} == before
