@@ -18,8 +18,15 @@ import trio
 from mediacore.dtmf import TelephoneEventSender
 from mediacore.engine import Engine
 from orchestrator.acd import Acd, AgentConfig, QueueConfig
-from orchestrator.calls import CallManager, CallManagerConfig, Contact, DialPlan, InMemoryLocator, OpenAuthenticator
 from orchestrator.callcentre import CallCentre, QueuePrompts
+from orchestrator.calls import (
+    CallManager,
+    CallManagerConfig,
+    Contact,
+    DialPlan,
+    InMemoryLocator,
+    OpenAuthenticator,
+)
 from orchestrator.ivr import FlowRegistry
 from orchestrator.sip import TimerConfig, parse_uri
 from orchestrator.store import EventLog
@@ -184,3 +191,50 @@ async def running_centre(tmp: Path, *, acd: Acd | None = None, registry: FlowReg
     finally:
         engine.close()
         log.close()
+
+
+async def send_audio(phone, pcall: PhoneCall, pcm) -> None:
+    """Send 8 kHz PCM as PCMU packets to the far end, paced in real time."""
+    from mediacore import g711
+
+    to = pcall.media_target
+    for i in range(0, len(pcm) - 159, 160):
+        phone.rtp.send(phone.rtp.packet(g711.ulaw_encode(pcm[i:i + 160]), marker=i == 0), to)
+        await trio.sleep(0.02)
+
+
+SURVEY_FLOW = """\
+start: ask
+languages: [en]
+nodes:
+  ask:
+    type: survey
+    prompts: [survey_question]
+    variable: survey_score
+    timeout: 4
+    max_retries: 1
+    next: thanks
+    on_failure: end
+  thanks:
+    type: play
+    prompts: [survey_thanks]
+    barge_in: false
+    next: end
+  end:
+    type: hangup
+    reason: survey done
+"""
+
+
+def write_flow(directory: Path, name: str, text: str, prompts: dict[str, tuple[float, float]],
+               languages: tuple[str, ...] = ("en",)) -> Path:
+    """A flow file and its prompts (tones: name -> (Hz, seconds)) under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for lang in languages:
+        for prompt, (freq, seconds) in prompts.items():
+            path = directory / "prompts" / lang / f"{prompt}.wav"
+            if not path.exists():
+                tone_wav(path, freq, seconds)
+    path = directory / f"{name}.yaml"
+    path.write_text(text)
+    return path

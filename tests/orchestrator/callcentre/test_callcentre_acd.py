@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import pytest
 import trio
+from callcentre_kit import default_acd, phones, running_centre, tone_wav, trio_test
 
 from orchestrator.acd import AgentConfig, EscalationStep, QueueConfig
 from orchestrator.calls import ToQueue
 from tests.orchestrator.calls.b2bua_harness import send_rtp, wait_packets
 from tests.rtppeer import band_energy
-
-from callcentre_kit import default_acd, phones, running_centre, tone_wav, trio_test
 
 QUEUE = {"2000": ToQueue("support")}
 
@@ -131,6 +130,7 @@ async def test_ring_all_two_agents_answer_and_exactly_one_gets_the_caller(tmp_pa
     assert [r.method for r in lcall.requests] in (["CANCEL"], ["ACK", "BYE"])
 
 
+@pytest.mark.slow
 @trio_test
 async def test_music_announcements_and_comfort_prompts_while_waiting(tmp_path):
     d = tmp_path / "prompts"
@@ -162,7 +162,7 @@ async def test_overflow_moves_the_caller_to_another_queue_where_an_agent_answers
         async with running_centre(tmp_path, acd=acd, dids=QUEUE) as c, \
                 phones(c, "caller", "9003") as (caller, agent):
             c.agent_up("a3", "9003", agent)
-            call, acall = await answered_pair(c, caller, agent)
+            call, _acall = await answered_pair(c, caller, agent)
             cid = (await c.bus.wait("call.answered"))["call"]
             await call.bye()
             rec = await c.record(cid)
@@ -224,3 +224,110 @@ async def test_hold_by_the_agent_is_a_queue_hold_in_the_record(tmp_path):
             rec = await c.record(cid)
     assert (held["queue"], held["agent"]) == ("support", "a1")
     assert 0.4 < rec.hold < 2.0 and rec.outcome == "answered"
+
+
+async def wait_gone(c, caller_call):
+    await caller_call.ended.wait()
+
+
+@pytest.mark.parametrize("mode", ["agent-first", "caller-first"])
+@trio_test
+async def test_callback_keeps_the_place_and_calls_the_caller_back(tmp_path, mode):
+    d = tmp_path / "prompts"
+    prompts = prompts_in(d, queue_callback_option=(1300, 0.3), queue_callback_confirmed=(1600, 0.3))
+    acd = default_acd([QueueConfig(name="support", callback_mode=mode,
+                                   escalation=(EscalationStep.offer_callback(0.3),))])
+    with trio.fail_after(30):
+        async with running_centre(tmp_path, acd=acd, dids=QUEUE, prompts=prompts) as c, \
+                phones(c, "5551234", "9001") as (customer, agent):
+            c.register("5551234", customer, notify=False)  # where the callback goes
+            first = customer.invite("sip:2000@127.0.0.1")
+            assert (await first.tx).status_code == 200
+            await c.bus.wait("call.escalated")
+            await trio.sleep(0.2)
+            await send_rfc4733(customer, first, "1")
+            requested = await c.bus.wait("call.callback_requested")
+            await first.ended.wait()  # confirmed, then hung up: the caller keeps the place
+            assert any(r.method == "BYE" for r in first.requests)
+            c.agent_up("a1", "9001", agent)
+            if mode == "agent-first":
+                acall = await agent.next_call()
+                assert acall.invite.from_.uri.user == "5551234"  # the agent sees whom they call back
+                back = await customer.next_call()
+            else:
+                back = await customer.next_call()
+                acall = await agent.next_call()
+            await back.answered.wait()
+            answered = await c.bus.wait("call.answered")
+            while not any(call.room is not None for call in c.calls()):
+                await trio.sleep(0.01)
+            await send_rtp(agent.rtp, acall.media_target, 8, payload=b"\x41" * 160)
+            assert any(p.payload == b"\x41" * 160 for p in await wait_packets(customer.rtp, 8))
+            await back.bye()
+            await acall.ended.wait()
+            rec = await c.record(requested["call"])
+            await c.bus.wait("call.ended", call=requested["call"])
+    dialed = c.bus.of("call.callback_dialed")
+    assert requested["number"] == "5551234" and dialed[0]["agent"] == "a1" and dialed[0]["attempt"] == 1
+    assert answered["callback"] is True and answered["call"] == requested["call"]
+    assert (rec.outcome, rec.callback, rec.agent) == ("answered", True, "a1")
+    assert c.acd.statistics().callbacks_connected == 1
+
+
+from callcentre_kit import SURVEY_FLOW, send_audio, send_rfc4733, write_flow
+
+from tests.rtppeer import tone
+
+
+@pytest.mark.slow
+@trio_test
+async def test_a_caller_who_waited_too_long_leaves_a_voicemail(tmp_path):
+    d = tmp_path / "prompts"
+    prompts = prompts_in(d, queue_voicemail=(900, 0.4))
+    acd = default_acd([QueueConfig.from_dict({"name": "support", "max_wait": 0.5, "on_timeout": "voicemail:support"})])
+    with trio.fail_after(20):
+        async with running_centre(tmp_path, acd=acd, dids=QUEUE, prompts=prompts) as c, \
+                phones(c, "caller") as (caller,):
+            call = caller.invite("sip:2000@127.0.0.1")
+            assert (await call.tx).status_code == 200
+            exited = await c.bus.wait("call.exited")
+            await trio.sleep(0.9)  # greeting and beep
+            await send_audio(caller, call, tone(700, 1.0))
+            await send_rfc4733(caller, call, "#")
+            ready = await c.bus.wait("recording.ready")
+            await call.ended.wait()
+            rec = await c.record(exited["call"])
+    from tests.conftest import read_wav
+
+    rate, pcm = read_wav(ready["recording"])
+    assert (exited["reason"], exited["destination"]) == ("timeout", "voicemail:support")
+    assert ready["stopped_by"] == "terminator" and 0.8 < ready["duration"] < 3.0
+    assert rate == 8000 and band_energy(pcm, 700) > 0.5  # the message is what the caller said
+    assert rec.outcome == "voicemail" and str(ready["recording"]) in rec.recordings
+
+
+@trio_test
+async def test_the_caller_rates_the_call_after_the_agent_hangs_up(tmp_path):
+    from orchestrator.ivr import FlowRegistry
+
+    flows = tmp_path / "flows"
+    write_flow(flows, "survey", SURVEY_FLOW, {"survey_question": (1100, 0.4), "survey_thanks": (1250, 0.3)})
+    registry = FlowRegistry()
+    assert registry.reload(flows).ok
+    with trio.fail_after(20):
+        async with running_centre(tmp_path, dids=QUEUE, registry=registry, surveys={"support": "survey"}) as c, \
+                phones(c, "caller", "9001") as (caller, agent):
+            c.agent_up("a1", "9001", agent)
+            call, acall = await answered_pair(c, caller, agent)
+            cid = (await c.bus.wait("call.answered"))["call"]
+            await acall.bye()
+            ended = await c.bus.wait("call.ended", agent="a1")  # the ACD's end: the agent's talk is over
+            await c.bus.wait("call.ivr", node="ask")
+            await trio.sleep(0.2)
+            await send_rfc4733(caller, call, "4")
+            survey = await c.bus.wait("call.survey")
+            await call.ended.wait()  # thanks, then the IVR hangs up
+            rec = await c.record(cid)
+    assert survey["score"] == 4 and rec.survey == 4.0
+    assert (rec.outcome, rec.agent, rec.ivr_data["ask"]) == ("answered", "a1", "4")
+    assert ended["talk"] >= 0 and rec.talk is not None

@@ -30,7 +30,7 @@ def register(hl, user, phone):
 @pytest.fixture(scope="module")
 def tone_wav(tmp_path_factory):
     path = tmp_path_factory.mktemp("hooks") / "tone700.wav"
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", "3", "sine", "700",
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", "1", "sine", "700",
                     "vol", "0.5"], check=True, capture_output=True)
     return str(path)
 
