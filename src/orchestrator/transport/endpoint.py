@@ -73,6 +73,7 @@ from orchestrator.sip import (
     new_branch,
     new_call_id,
     new_tag,
+    parse_via,
     validate_request,
 )
 from orchestrator.sip.uri import format_host
@@ -86,6 +87,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("hotline.sip")
+
+#: To-tag prefix of our stateless 503s (shedding): their ACKs are recognised and dropped unread.
+_SHED_TAG = b"shed503"
 
 #: Bodies a B2BUA accepts: SDP, INFO DTMF (application/dtmf-relay, application/dtmf),
 #: REFER progress (message/sipfrag, RFC 3515) and multipart bodies that carry SDP.
@@ -129,6 +133,14 @@ class EndpointConfig:
     transport is bound to a wildcard address). ``rate_limit`` applies to
     requests per source IP address (None: no limit); ``trusted_sources`` are
     exempt (trunks, a front proxy, load generators in benchmarks).
+
+    ``shed_queue_delay``: while UDP datagrams wait longer than this in the
+    socket (overload; peers retransmit from 500 ms on), a *new* INVITE is
+    answered at once with a stateless 503 and ``Retry-After:
+    shed_retry_after``, built from its raw header lines without the full
+    parse and transaction a call would cost; the ACK for that 503 is dropped
+    unread (it carries our tag). Retransmissions of INVITEs already taken are
+    left to their transactions.
     """
 
     timers: TimerConfig = TimerConfig()
@@ -139,6 +151,8 @@ class EndpointConfig:
     advertised_host: str | None = None
     answer_options: bool = True
     accept: tuple[str, ...] = ("application/sdp",)
+    shed_queue_delay: float | None = 0.4
+    shed_retry_after: int = 5
 
     def __post_init__(self) -> None:
         if not isinstance(self.timers, TimerConfig):
@@ -152,6 +166,10 @@ class EndpointConfig:
         object.__setattr__(self, "trusted_sources", frozenset(self.trusted_sources))
         if "\r" in self.user_agent or "\n" in self.user_agent:
             raise ValueError("user_agent: must not contain CR or LF")
+        if self.shed_queue_delay is not None and not self.shed_queue_delay > 0:
+            raise ValueError("shed_queue_delay: must be a positive number of seconds or None")
+        if not isinstance(self.shed_retry_after, int) or self.shed_retry_after < 1:
+            raise ValueError("shed_retry_after: must be an int >= 1 (seconds)")
 
 
 @dataclass(frozen=True)
@@ -171,6 +189,8 @@ class EndpointStatistics:
     handler_errors: int
     client_transactions: int
     send_failures: int
+    shed_invites: int
+    shed_acks: int
 
 
 @dataclass(eq=False)
@@ -360,6 +380,7 @@ class SipEndpoint:
         self._delivered = self._rejected = self._rate_limited = 0
         self._malformed_answered = self._malformed_dropped = self._keepalives = 0
         self._options = self._cancels_unmatched = self._handler_errors = self._send_failures = 0
+        self._shed_invites = self._shed_acks = 0
         self._running = False
 
     # -- running ------------------------------------------------------------------------
@@ -391,7 +412,7 @@ class SipEndpoint:
             malformed_dropped=self._malformed_dropped, keepalives_received=self._keepalives,
             options_answered=self._options, cancels_unmatched=self._cancels_unmatched,
             handler_errors=self._handler_errors, client_transactions=len(self._clients),
-            send_failures=self._send_failures)
+            send_failures=self._send_failures, shed_invites=self._shed_invites, shed_acks=self._shed_acks)
 
     # -- identities ---------------------------------------------------------------------
     def new_tag(self) -> str:
@@ -497,11 +518,65 @@ class SipEndpoint:
                 return
             if not self._admit(source):
                 return
+            if data[:4] == b"ACK " and _SHED_TAG in data:
+                self._shed_acks += 1  # the ACK for a 503 we shed with: nothing to match it to
+                return
+            shed = self.config.shed_queue_delay
+            if shed is not None and data[:7] == b"INVITE " and self.queue_delay() > shed \
+                    and self._shed(data, source):
+                return
         try:
             self._process(self.layer.receive_datagram(data, source, trio.current_time()))
         except Exception:  # never let a bug in one message stop the receive loop
             self._handler_errors += 1
             log.exception("SIP: error processing a datagram from %s:%s", source.host, source.port)
+
+    def _shed(self, data: bytes, source: Address) -> bool:
+        """Answer a new INVITE with a stateless 503 from its raw lines (RFC 3261 8.2.6.2 copies
+        Via, From, To, Call-ID, CSeq). False: leave it to the normal path."""
+        head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        copied: list[bytes] = []
+        to_line = top_via = None
+        for line in head[1:]:
+            name = line.split(b":", 1)[0].strip().lower()
+            if name in (b"via", b"v"):
+                copied.append(line)
+                if top_via is None:
+                    top_via = line.split(b":", 1)[1].split(b",", 1)[0].strip()
+            elif name in (b"from", b"f", b"call-id", b"i", b"cseq"):
+                copied.append(line)
+            elif name in (b"to", b"t"):
+                to_line = line
+            elif line[:1] in (b" ", b"\t"):
+                return False  # folded headers: not for the fast path
+        if top_via is None or to_line is None:
+            return False
+        try:
+            via = parse_via(top_via.decode("ascii"))
+        except (SipParseError, UnicodeDecodeError):
+            return False
+        if not (via.branch or "").startswith("z9hG4bK"):
+            return False  # RFC 2543 matching needs the whole message: the normal path
+        taken = TransactionKey("server", "INVITE", via.branch or "", f"{via.host.lower()}:{via.port or ''}")
+        if via.branch and self.layer.state_of(taken) is not None:
+            return False  # a retransmission of an INVITE we took: its transaction answers it
+        if b";tag=" not in to_line.lower():
+            to_line += b";tag=" + _SHED_TAG + self.new_tag().encode()
+        response = b"\r\n".join([b"SIP/2.0 503 Service Unavailable", *copied, to_line,
+                                  b"Retry-After: %d" % self.config.shed_retry_after, b"Content-Length: 0",
+                                  b"", b""])
+        if source.reliable or via.rport is not None:
+            destination = source  # RFC 3581: to where it came from
+        elif via.maddr:
+            destination = Address(via.maddr, via.port or 5060, source.transport)
+        else:
+            destination = Address(via.received or via.host.strip("[]"), via.port or 5060, source.transport)
+        transport = self._by_name.get(destination.transport)
+        if transport is None:
+            return False
+        transport.send(response, destination)
+        self._shed_invites += 1
+        return True
 
     def _on_message(self, message: Request | Response, source: Address) -> None:
         if isinstance(message, Request) and not self._admit(source):

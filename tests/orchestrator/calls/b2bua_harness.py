@@ -412,8 +412,10 @@ async def running_hotline(*, dids: dict | None = None, config: CallManagerConfig
         transports.append(StreamTransport("127.0.0.1", 0))
     if tls is not None:
         transports.append(StreamTransport("127.0.0.1", 0, tls=tls))
-    endpoint = SipEndpoint(transports, config=endpoint_config or EndpointConfig(
-        rate_limit=None, timers=TimerConfig(t1=0.1, t2=0.4)))
+    endpoint_config = endpoint_config or EndpointConfig(rate_limit=None, timers=TimerConfig(t1=0.1, t2=0.4))
+    if not load_guards:
+        endpoint_config = dataclasses.replace(endpoint_config, shed_queue_delay=None)
+    endpoint = SipEndpoint(transports, config=endpoint_config)
     locator = InMemoryLocator()
     events: list[CallEvent] = []
     manager = CallManager(

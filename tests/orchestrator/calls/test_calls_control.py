@@ -215,8 +215,9 @@ async def test_an_invite_that_waited_too_long_in_the_socket_is_turned_away_with_
     import time
 
     config = CallManagerConfig(max_loop_lag=None, max_queue_delay=0.2, retry_after=4)
+    endpoint_config = EndpointConfig(rate_limit=None, shed_queue_delay=None)  # the B2BUA's own guard
     with trio.fail_after(15):
-        async with running_hotline(config=config, load_guards=True) as hl, \
+        async with running_hotline(config=config, load_guards=True, endpoint_config=endpoint_config) as hl, \
                 phones(hl, "alice", "bob") as (alice, bob):
             register(hl, "2000", bob)
             late = alice.invite("sip:2000@127.0.0.1")  # sent now...

@@ -239,3 +239,31 @@ async def test_per_source_rate_limit_drops_a_flood_but_not_responses():
     assert answered == 5
     assert stats.rate_limited == 45
     assert stats.malformed_dropped == 20  # the responses were not limited, only dropped as unmatched
+
+
+@trio_test
+async def test_overload_sheds_new_invites_with_a_stateless_503_and_drops_its_ack():
+    import time
+
+    reached = []
+    config = EndpointConfig(rate_limit=None, timers=FAST, shed_queue_delay=0.4, shed_retry_after=9)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery, UdpClient() as client:
+            ep = await start(nursery, config=config, handler=lambda i: reached.append(i.method))
+            client.send_now(options(client.port, method="INVITE", branch="z9hG4bKlate", call_id="late"),
+                            ep.local_address())
+            time.sleep(0.6)  # the process is too busy to read its socket for 0.6 s
+            shed = await client.receive()
+            ack = options(client.port, method="ACK", branch="z9hG4bKlate", call_id="late").replace(
+                b"To: <sip:probe@127.0.0.1>", f"To: {shed.headers.get('To')}".encode())
+            await client.send(ack, ep.local_address())
+            await trio.sleep(0.3)  # the queue is empty again: INVITEs go through
+            await client.send(options(client.port, method="INVITE", branch="z9hG4bKnow", call_id="now"),
+                              ep.local_address())
+            await trio.sleep(0.1)
+            stats = ep.statistics()
+            nursery.cancel_scope.cancel()
+    assert shed.status_code == 503 and shed.headers.get("Retry-After") == "9"
+    assert shed.call_id == "late" and shed.top_via.branch == "z9hG4bKlate" and shed.to.tag.startswith("shed503")
+    assert stats.shed_invites == 1 and stats.shed_acks == 1
+    assert reached == ["INVITE"]  # only the INVITE read in time reached the handler
