@@ -264,6 +264,7 @@ async def test_overload_sheds_new_invites_with_a_stateless_503_and_drops_its_ack
             stats = ep.statistics()
             nursery.cancel_scope.cancel()
     assert shed.status_code == 503 and shed.headers.get("Retry-After") == "9"
-    assert shed.call_id == "late" and shed.top_via.branch == "z9hG4bKlate" and shed.to.tag.startswith("shed503")
+    assert shed.call_id == "late" and shed.top_via.branch == "z9hG4bKlate"
+    assert shed.to.tag.startswith("shed503")
     assert stats.shed_invites == 1 and stats.shed_acks == 1
     assert reached == ["INVITE"]  # only the INVITE read in time reached the handler
