@@ -359,7 +359,7 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
             engine_stats = engine.statistics()
         udp = ep.transports[0]
         return {"calls_answered": stats.calls_answered, "bridges": stats.bridges, "events": dict(counts),
-                "rejected_overload": stats.rejected_overload,
+                "rejected_overload": stats.rejected_overload, "shed_stateless": ep.shed_invites,
                 "retransmissions_sent": ep.layer.retransmissions_sent,
                 "retransmissions_absorbed": ep.layer.retransmissions_absorbed,
                 "datagrams_received": udp.datagrams_received, "datagrams_sent": udp.datagrams_sent,
