@@ -20,7 +20,7 @@ calls, latencies, and the CPU each server used.
     .venv/bin/python -m pytest -q bench/test_bench_b2bua.py -p no:cacheprovider
     # the goal's scale:
     HOTLINE_B2BUA_RATE=500 HOTLINE_B2BUA_SECONDS=60 .venv/bin/python -m pytest -q bench/test_bench_b2bua.py
-    # Python's default garbage collector thresholds instead of the tuned ones:
+    # Python's default garbage collector thresholds instead of the tuned ones (gc.freeze(), 5000/10/100):
     HOTLINE_B2BUA_GC= .venv/bin/python -m pytest -q bench/test_bench_b2bua.py -k hotline
     # where Hotline's time goes: a sampling flame graph (py-spy, low overhead)...
     HOTLINE_B2BUA_PYSPY=/tmp/b2bua.svg .venv/bin/python -m pytest -q bench/test_bench_b2bua.py -k hotline
@@ -58,7 +58,7 @@ HOLD_MS = int(os.environ.get("HOTLINE_B2BUA_HOLD_MS", "2000"))
 PROFILE = os.environ.get("HOTLINE_B2BUA_PROFILE")
 PYSPY = os.environ.get("HOTLINE_B2BUA_PYSPY")  # a flame graph (SVG) of the Hotline process, by py-spy
 # gc.set_threshold for the Hotline server process, after gc.freeze() ("" keeps Python's defaults).
-GC_TUNING = tuple(int(x) for x in os.environ.get("HOTLINE_B2BUA_GC", "50000,20,100").split(",") if x)
+GC_TUNING = tuple(int(x) for x in os.environ.get("HOTLINE_B2BUA_GC", "5000,10,100").split(",") if x)
 KAMAILIO_CHILDREN = int(os.environ.get("HOTLINE_B2BUA_KAMAILIO_CHILDREN", "2"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -344,9 +344,11 @@ def serve(port: int, uas_port: int, profile: str | None) -> None:
                 await nursery.start(endpoint.run)
                 await nursery.start(manager.run)
                 if GC_TUNING:
-                    # Long-lived start-up objects out of the collector's way, and young-generation
-                    # collections less often: full collections of a big heap of live calls were
-                    # pausing the loop for up to ~300 ms (see the report's profile notes).
+                    # Long-lived start-up objects out of the collector's way, and collections less
+                    # often: with Python's defaults, full collections of a heap of live calls paused
+                    # the loop for 300-400 ms at 200-250 cps; with very large thresholds the young
+                    # collections themselves took 100-500 ms. A finished call leaves no cycles
+                    # (calls/leg.py), so the collector has little to find anyway.
                     gc.freeze()
                     gc.set_threshold(*GC_TUNING)
                 print("READY", flush=True)
