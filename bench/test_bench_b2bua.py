@@ -252,9 +252,10 @@ def test_bench_kamailio_stateful_proxy(benchmark, uas, tmp_path):
     finally:
         stop(kamailio)
     report(benchmark, "kamailio", result)
-    # The reference is held to 99.9 %: in some runs Kamailio (2 worker processes) lost a call or
-    # four out of thousands (not investigated: it is not the system under test here).
-    assert result["successful"] >= 0.999 * result["calls"], result
+    # The reference is held to 99 %: Kamailio's two worker processes sometimes forward a 200
+    # before the 180 it got just earlier, and SIPp then fails that call (seen 1 to 54 in
+    # 1,000 to 30,000 calls, more on a loaded machine; the errors log shows the order).
+    assert result["successful"] >= 0.99 * result["calls"], result
 
 
 def test_bench_hotline_b2bua_with_media_anchored(benchmark, uas, tmp_path):
