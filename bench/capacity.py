@@ -160,6 +160,7 @@ def run(kind: str, calls: int, *, duration: float = 8.0, warmup: float = 3.0, th
     window = t1 - t0
     cpu = cpu1 - cpu0
     legs = _delta(s1["legs"], s0["legs"])
+    internal = _delta(s1["internal_legs"], s0["internal_legs"])
     w0 = s0["engine"]["workers"]
     w1 = s1["engine"]["workers"]
     ticks = sum(b["ticks"] - a["ticks"] for a, b in zip(w0, w1))
@@ -182,8 +183,11 @@ def run(kind: str, calls: int, *, duration: float = 8.0, warmup: float = 3.0, th
         "generator_loss_ratio": out["loss_ratio"] if end_to_end else None, "engine_loss_ratio": round(engine_loss, 6),
         "engine_packets_lost": legs["packets_lost"], "engine_packets_received": legs["packets_received"],
         "concealed_samples": legs["concealed_samples"], "ticks": ticks, "tick_overruns": overruns,
+        "internal_packets_received": internal["packets_received"], "internal_packets_lost": internal["packets_lost"],
+        "generator_window_s": out["window_s"],
         "packets_in_per_s": round(packets_in / window, 1), "packets_out_per_s": round(packets_out / window, 1),
-        "generator_sent": out["sent_measured"], "generator_received": out["received_measured"],
+        "generator_sent": out["sent_measured"],
+        "generator_received": out["received_measured"] if end_to_end else None,
         "generator_behind": out["behind_schedule"], "generator_send_errors": out["send_errors"],
         "offered_ratio": round(offered, 4), "effective_calls": round(calls * min(1.0, offered), 1),
         # A few late sends are scheduling noise on a shared machine; 1 % late or 1 % short is a generator

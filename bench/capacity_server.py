@@ -27,7 +27,8 @@ to (dest[i] for endpoints[i]). How endpoints map onto calls, per kind:
 
 Then it answers commands, one line each on stdin:
 ``stats`` -> one JSON line {"engine": EngineStats, "legs": summed LegStats of
-the legs facing the generator, "rss_bytes": ...}; ``stop`` (or end of input)
+the legs facing the generator, "internal_legs": the same for the legs inside
+the engine (transcode's Opus legs), "rss_bytes": ...}; ``stop`` (or end of input)
 -> the same line, then it closes the engine and exits. Python is idle between
 commands: the process's CPU time is the engine's.
 """
@@ -64,11 +65,13 @@ def calls_per_endpoints(kind: str, endpoints: int, room_size: int = 4) -> int:
     return endpoints  # conference members, IVR sessions
 
 
-def build(engine: Engine, spec: dict) -> tuple[list[int], list[int]]:
-    """Create the calls; return (dest ports in endpoint order, ids of the legs facing the generator)."""
+def build(engine: Engine, spec: dict) -> tuple[list[int], list[int], list[int]]:
+    """Create the calls; return (dest ports in endpoint order, ids of the legs facing the generator,
+    ids of the legs inside the engine: the Opus legs of the transcode kind)."""
     kind, eps = spec["kind"], spec["endpoints"]
     dest: list[int] = []
     facing: list[int] = []
+    internal: list[int] = []
 
     def leg(remote_port: int, affinity: int, **options) -> object:
         return engine.create_leg(remote=("127.0.0.1", remote_port), affinity=affinity, **options)
@@ -89,6 +92,7 @@ def build(engine: Engine, spec: dict) -> tuple[list[int], list[int]]:
                 engine.bridge(c.id, d.id)
                 dest += [a.rtp_port, d.rtp_port]
                 facing += [a.id, d.id]
+                internal += [b.id, c.id]
                 continue
             b = leg(y, i, codec="PCMU")
             engine.bridge(a.id, b.id)
@@ -115,34 +119,41 @@ def build(engine: Engine, spec: dict) -> tuple[list[int], list[int]]:
             facing.append(s.id)
     else:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    return dest, facing
+    return dest, facing, internal
 
 
-def snapshot(engine: Engine, facing: list[int]) -> dict:
+def _sum_legs(engine: Engine, legs: list[int]) -> dict:
     totals = dict.fromkeys(SUMMED, 0)
-    for leg_id in facing:
+    for leg_id in legs:
         s = engine.leg_stats(leg_id)
         for k in SUMMED:
             totals[k] += getattr(s, k)
-    return {"engine": dataclasses.asdict(engine.statistics()), "legs": totals, "rss_bytes": rss_bytes()}
+    return totals
+
+
+def snapshot(engine: Engine, facing: list[int], internal: list[int]) -> dict:
+    return {"engine": dataclasses.asdict(engine.statistics()), "legs": _sum_legs(engine, facing),
+            "internal_legs": _sum_legs(engine, internal), "rss_bytes": rss_bytes()}
 
 
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
     n = len(spec["endpoints"])
-    port_min = spec.get("port_min", 20000)
-    with Engine(port_range=(port_min, port_min + 4 * n + 100), threads=spec.get("threads", 1),
+    # Below the kernel's ephemeral range (32768+, where the generator's sockets land) and with 2,000
+    # pairs of slack: other engines on the machine (tests, benches) may hold ports in the range.
+    port_min = spec.get("port_min", 10000)
+    with Engine(port_range=(port_min, port_min + 4 * n + 4000), threads=spec.get("threads", 1),
                 stats_interval=0, rtcp_interval=spec.get("rtcp_interval", 5.0),
                 socket_buffer_bytes=spec.get("socket_buffer_bytes", 1 << 20)) as engine:
         idle_rss = rss_bytes()
-        dest, facing = build(engine, spec)
+        dest, facing, internal = build(engine, spec)
         print(json.dumps({"dest": dest, "idle_rss_bytes": idle_rss, "rss_bytes": rss_bytes()}), flush=True)
         for line in sys.stdin:
-            print(json.dumps(snapshot(engine, facing)), flush=True)
+            print(json.dumps(snapshot(engine, facing, internal)), flush=True)
             if line.strip() != "stats":
                 break
         else:
-            print(json.dumps(snapshot(engine, facing)), flush=True)
+            print(json.dumps(snapshot(engine, facing, internal)), flush=True)
     return 0
 
 
