@@ -244,13 +244,14 @@ class PytestSuite(Suite):
                  optional_files: Sequence[str] = (), artifacts: Sequence[str] = (), repeat_runs: bool = False,
                  ratio_metrics: Sequence[tuple[str, bool]] = (), requires: Sequence[str] = (),
                  env: dict | None = None, quick_env: dict | None = None, quick_default: bool = False,
-                 description: str = "", estimated_tests: int = 10) -> None:
+                 description: str = "", estimated_tests: int = 10, args: Sequence[str] = ()) -> None:
         self.name, self.title, self.description = name, title, description
         self.files, self.quick_files = list(files), list(quick_files) if quick_files is not None else None
         self.optional_files, self.artifacts = list(optional_files), list(artifacts)
         self.repeat_runs, self.ratio_metrics, self.requires = repeat_runs, list(ratio_metrics), list(requires)
         self.env, self.quick_env = dict(env or {}), dict(quick_env or {})
         self.quick_default, self.estimated_tests = quick_default, estimated_tests
+        self.args = list(args)  # extra pytest options of a full run (e.g. fewer rounds for a slow suite)
 
     def selected_files(self, ctx: Context) -> list[str]:
         files = self.quick_files if ctx.quick and self.quick_files is not None else self.files
@@ -275,6 +276,8 @@ class PytestSuite(Suite):
         args = ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
         if ctx.quick:
             args += ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
+        else:
+            args += self.args
         return args + self.selected_files(ctx)
 
     def suite_env(self, ctx: Context) -> dict:
@@ -514,7 +517,7 @@ class CapacitySuite(Suite):
         return self.plan or (self.QUICK if ctx.quick else self.FULL)
 
     def timing(self, ctx: Context) -> tuple[float, float]:
-        return (4.0, 1.5) if ctx.quick else (8.0, 3.0)
+        return (4.0, 1.5) if ctx.quick else (6.5, 2.5)
 
     def repeats(self, ctx: Context) -> int:
         return 1 if ctx.quick else ctx.repeat
@@ -641,7 +644,7 @@ SUITES: list[Suite] = [
     PytestSuite("jsonrpc", "JSON-RPC control plane: requests/s and event latency",
                 ["bench/test_bench_control.py"], artifacts=["control-events.json"], estimated_tests=8),
     PytestSuite("store", "Event store: appends, reports, cross-node delivery", ["bench/test_bench_store.py"],
-                estimated_tests=8),
+                estimated_tests=23),
     CapacitySuite(),
     ProfileSuite(),
     DaemonSuite(),
