@@ -18,7 +18,9 @@ DEB_TOOLS   := graphviz chromium chromium-driver
 # Real third-party peers the interop tests and benchmarks drive on loopback
 # (../shared/peers/RECIPES.md): SIPp, tshark, baresip, linphone, rtpengine, Kamailio.
 DEB_PEERS   := sip-tester tshark baresip baresip-core linphone-cli rtpengine-daemon rtpengine-utils kamailio
-DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO) $(DEB_TOOLS) $(DEB_PEERS)
+# A real PostgreSQL server for the store's tests (started privately by tests/pg.py).
+DEB_DB      := postgresql
+DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO) $(DEB_TOOLS) $(DEB_PEERS) $(DEB_DB)
 
 .PHONY: all deps system-deps venv build ivr-prompts test test-fast native demo bench clean distclean
 

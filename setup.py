@@ -109,6 +109,7 @@ setup(
         "h11>=0.14",
         "wsproto>=1.2",
         "cryptography>=42",
+        "psycopg[binary]>=3.2",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout", "hypothesis>=6.100", "pytest-benchmark>=4", "pesq", "scipy"],

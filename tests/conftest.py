@@ -12,6 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# A private PostgreSQL server (postgres_server / postgres_url fixtures) for any test folder.
+pytest_plugins = ["tests.pg"]
+
 
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
     """Read a PCM16 WAV file (mono or interleaved) into (rate, int16 array)."""

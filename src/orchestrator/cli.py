@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ivr": ("orchestrator.ivr.cli", "lint and draw IVR flows"),
     "ctl": ("orchestrator.control.ctl", "call the daemon's JSON-RPC API (one call, or --watch)"),
     "recordings": ("orchestrator.recording.cli", "list, export, purge recordings; legal holds; key rotation"),
+    "report": ("orchestrator.report", "queue, agent and interval reports from the event log"),
     "registrar": ("orchestrator.registrar.cli", "make HA1 values for account and trunk configuration"),
 }
 

@@ -30,7 +30,10 @@ call.ended                 the end: ``talk``/``hold`` (ACD), ``cause`` (SIP), ``
 call.wrapup_ended          ``wrapup`` seconds of after-call work
 call.set_data              ``data`` (a mapping) merged into the CRM data
 call.survey                ``score``
-recording.*                ``recording`` (or ``id``) added to the recording ids
+recording.*                ``recording`` (or ``id``) added to the recording ids;
+                           ``recording.analyzed``: its analytics under
+                           ``recording_analytics[id]``; ``recording.purged``:
+                           the id added to ``purged_recordings``
 ========================== ==========================================================
 
 Outcomes: ``answered``, ``abandoned``, ``failed`` (ended without reaching an
@@ -90,6 +93,9 @@ class CallDetailRecord:
     hold: float | None
     wrapup: float | None
     recordings: tuple[str, ...]
+    # Post-call analytics per recording id (talk per party, overtalk, silence, turns).
+    recording_analytics: Mapping[str, Mapping[str, Any]]
+    purged_recordings: tuple[str, ...]
     data: Mapping[str, Any]
     ivr_data: Mapping[str, Any]
     survey: float | None
@@ -120,6 +126,9 @@ def record_from_dict(rec: Mapping[str, Any]) -> CallDetailRecord:
         agents=tuple(rec["agents"]), offers=rec["offers"], callback=rec["callback"],
         transferred_to=rec["transferred_to"], ivr=rec["ivr"], wait=rec["wait"], talk=rec["talk"],
         hold=rec["hold"], wrapup=rec["wrapup"], recordings=tuple(rec["recordings"]),
+        recording_analytics=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in
+                                              rec.get("recording_analytics", {}).items()}),
+        purged_recordings=tuple(rec.get("purged_recordings", ())),
         data=MappingProxyType(dict(rec["data"])), ivr_data=MappingProxyType(dict(rec["ivr_data"])),
         survey=rec["survey"], synthetic=rec["synthetic"], last_at=rec["last_at"], last_seq=rec["last_seq"])
 
@@ -147,7 +156,8 @@ def new_record(call: str, node: str, at: float, seq: int) -> dict[str, Any]:
         "ended_at": None, "is_open": True, "outcome": None, "end_cause": None, "end_reason": None,
         "transferred_to": None, "callback": False,
         "wait": None, "talk": None, "hold": None, "wrapup": None,
-        "recordings": [], "data": {}, "ivr_data": {}, "survey": None, "synthetic": False,
+        "recordings": [], "recording_analytics": {}, "purged_recordings": [],
+        "data": {}, "ivr_data": {}, "survey": None, "synthetic": False,
     }
 
 
@@ -187,6 +197,10 @@ def _destination_outcome(destination: str | None) -> tuple[str, bool]:
     return "failed", True
 
 
+# What a recording.analyzed event contributes to the record (orchestrator.recording.analytics).
+_ANALYTICS = ("talk_left", "talk_right", "overtalk", "silence", "longest_silence", "turns", "excluded", "duration")
+
+
 def apply(rec: dict | None, e: StoredEvent) -> dict | None:
     """Fold event ``e`` into ``rec`` (its call's record, or None if it has none yet).
 
@@ -206,7 +220,13 @@ def apply(rec: dict | None, e: StoredEvent) -> dict | None:
     if rec["caller"] is None:
         rec["caller"] = _str(d.get("caller")) or (_str(d.get("from")) if kind == "call.incoming" else None)
     if kind.startswith("recording."):
-        _add(rec["recordings"], _str(d.get("recording")) or _str(d.get("id")))
+        rid = _str(d.get("recording")) or _str(d.get("id"))
+        _add(rec["recordings"], rid)
+        if kind == "recording.analyzed" and rid is not None:
+            rec.setdefault("recording_analytics", {})[rid] = {
+                k: d[k] for k in _ANALYTICS if k in d and (d[k] is None or isinstance(d[k], (int, float, str)))}
+        elif kind == "recording.purged" and rid is not None:
+            _add(rec.setdefault("purged_recordings", []), rid)
         return rec
     if not kind.startswith("call."):
         return rec

@@ -270,3 +270,25 @@ def test_a_simulated_hour_of_the_real_acd_gives_the_same_records_both_ways(open_
     assert any(r["callback"] and r["outcome"] == "answered" for r in incremental.values())
     # every call the ACD queued has a record
     assert {e.call for e in events if e.type == "call.queued"} <= set(incremental)
+
+
+def test_recording_analytics_and_purges_land_in_the_call_record(tmp_path):
+    from orchestrator.store import EventLog
+
+    log = EventLog(f"sqlite:///{tmp_path}/x.db")
+    try:
+        log.append_sync({"type": "call.incoming", "call": "c1", "caller": "100"})
+        log.append_sync({"type": "recording.ready", "call": "c1", "recording": "r1"})
+        log.append_sync({"type": "recording.analyzed", "call": "c1", "recording": "r1", "talk_left": 12.5,
+                         "talk_right": 30.25, "overtalk": 1.5, "silence": 4.0, "longest_silence": 2.0,
+                         "turns": 7, "duration": 48.0, "frames": [1, 2, 3]})
+        log.append_sync({"type": "recording.purged", "call": "c1", "recording": "r1"})
+        rec = log.call_record_sync("c1")
+        assert rec.recordings == ("r1",)
+        assert dict(rec.recording_analytics["r1"]) == {"talk_left": 12.5, "talk_right": 30.25, "overtalk": 1.5,
+                                                        "silence": 4.0, "longest_silence": 2.0, "turns": 7,
+                                                        "duration": 48.0}
+        assert rec.purged_recordings == ("r1",)
+        assert log.rebuild_call_records() >= 1 and log.call_record_sync("c1") == rec  # the projection rebuilds alike
+    finally:
+        log.close()
