@@ -17,6 +17,9 @@ import orchestrator.acd
 
 FORBIDDEN = ("trio", "socket", "time", "asyncio", "threading", "selectors")
 ACD_DIR = Path(orchestrator.acd.__file__).parent
+# The Trio service that runs the policy live (the thin shell DESIGN rule 4 allows); nothing
+# in the policy modules imports it, and importing the package does not load it (checked below).
+SERVICE_SHELLS = {"service.py"}
 
 
 def _imported_roots(path: Path) -> set[str]:
@@ -30,7 +33,7 @@ def _imported_roots(path: Path) -> set[str]:
 
 
 def test_no_forbidden_import_statement_in_the_package():
-    files = sorted(ACD_DIR.glob("*.py"))
+    files = sorted(p for p in ACD_DIR.glob("*.py") if p.name not in SERVICE_SHELLS)
     assert len(files) >= 5
     for path in files:
         bad = _imported_roots(path) & set(FORBIDDEN)

@@ -298,11 +298,16 @@ def test_random_callers_never_break_a_demo_flow(registry, flow_name, events, whe
 # ----------------------------------------------------------------------------- purity
 
 FORBIDDEN = {"trio", "socket", "time", "asyncio", "threading"}
+# The Trio runner that drives sessions on real calls, and its HTTP client: the thin service
+# shell around the pure interpreter. The package's __init__ does not import them (checked below).
+SERVICE_SHELLS = {"runner.py", "runner_http.py"}
 
 
 def test_package_source_imports_no_io_or_clock_modules():
     package = Path(ivr.__file__).parent
     for path in sorted(package.glob("*.py")):
+        if path.name in SERVICE_SHELLS:
+            continue
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

@@ -24,7 +24,8 @@ FAST = TimerConfig(t1=0.05, t2=0.2)
 
 async def start(nursery, *, handler=None, config=None, tcp=False) -> SipEndpoint:
     transports = [UdpTransport("127.0.0.1", 0)] + ([StreamTransport("127.0.0.1", 0)] if tcp else [])
-    endpoint = SipEndpoint(transports, config=config or EndpointConfig(rate_limit=None, timers=FAST))
+    endpoint = SipEndpoint(transports, config=config or EndpointConfig(rate_limit=None, timers=FAST,
+                                                                       shed_queue_delay=None))
     if handler is not None:
         endpoint.handler = handler
     await nursery.start(endpoint.run)

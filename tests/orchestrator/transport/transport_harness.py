@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from orchestrator.sip import parse_datagram
+from orchestrator.sip import SipParseError, parse_datagram
 
 RFC4475 = Path(__file__).resolve().parent.parent / "sip" / "fixtures" / "rfc4475"
 
@@ -66,8 +66,13 @@ class UdpClient:
         await self.sock.sendto(data, (to.host, to.port))
 
     async def receive(self, *, skip_100: bool = True):
+        """The next SIP message. Anything that does not parse is skipped: on a shared test
+        machine another process's stray RTP can land on a port we were just given."""
         while True:
             data, _ = await self.sock.recvfrom(65535)
-            message = parse_datagram(data)
+            try:
+                message = parse_datagram(data)
+            except SipParseError:
+                continue
             if not (skip_100 and getattr(message, "status_code", None) == 100):
                 return message
