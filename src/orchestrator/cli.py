@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 # name -> (module with main(argv), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("orchestrator.daemon.serve", "run the daemon in the foreground (--config FILE)"),
     "demo": ("mediacore.demo", "the embedded demo"),
     "plan": ("orchestrator.plan", "agents (Erlang C) and trunks (Erlang B) for a target"),
     "ivr": ("orchestrator.ivr.cli", "lint and draw IVR flows"),
@@ -19,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recordings": ("orchestrator.recording.cli", "list, export, purge recordings; legal holds; key rotation"),
     "report": ("orchestrator.report", "queue, agent and interval reports from the event log"),
     "registrar": ("orchestrator.registrar.cli", "make HA1 values for account and trunk configuration"),
+    "bench": ("orchestrator.benchrun.cli", "benchmarks with progress; JSON results and PNG plots"),
 }
 
 
