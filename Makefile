@@ -64,8 +64,11 @@ native: build
 demo: build ivr-prompts
 	$(VPY) -m mediacore.demo $(if $(DURATION),--duration $(DURATION))
 
-bench: build
-	$(VPY) -m pytest -q bench $(PYTEST_ARGS)
+# Every suite (hotline bench): JSON under bench/results/, PNG plots, docs/PERFORMANCE.md refilled.
+# One suite: make bench SUITES="relay capacity"; a one-minute smoke run: make bench SUITES=--quick.
+# The pytest benchmarks alone: .venv/bin/python -m pytest -q bench
+bench: build ivr-prompts
+	$(VPY) -m orchestrator.cli bench $(SUITES)
 
 clean:
 	rm -rf build demo-out src/mediacore/_*.so
