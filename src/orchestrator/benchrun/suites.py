@@ -517,7 +517,7 @@ class CapacitySuite(Suite):
         return self.plan or (self.QUICK if ctx.quick else self.FULL)
 
     def timing(self, ctx: Context) -> tuple[float, float]:
-        return (4.0, 1.5) if ctx.quick else (6.5, 2.5)
+        return (4.0, 1.5) if ctx.quick else (5.0, 2.0)
 
     def repeats(self, ctx: Context) -> int:
         return 1 if ctx.quick else ctx.repeat
