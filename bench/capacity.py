@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from bench.capacity_server import KINDS
-from bench.relaybench import ROOT, Generator, process_cpu_seconds, taskset
+from bench.relaybench import ROOT, Generator, core_times, process_cpu_seconds, taskset
 
 PPS = 50  # packets per second per endpoint (20 ms ptime)
 LOSS_LIMIT = 0.001  # "under 0.1% loss"
@@ -77,8 +77,11 @@ def prompt_wav(directory: Path) -> Path:
     return out
 
 
+ENGINE_CPU = 0  # the engine is pinned here; the generator runs on CPU 1
+
+
 class CapacityServer:
-    def __init__(self, spec: dict, cpu: int | None = 0) -> None:
+    def __init__(self, spec: dict, cpu: int | None = ENGINE_CPU) -> None:
         env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'src'}")
         self.proc = subprocess.Popen(taskset(cpu) + [sys.executable, "-m", "bench.capacity_server"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
@@ -136,14 +139,14 @@ def run(kind: str, calls: int, *, duration: float = 8.0, warmup: float = 3.0, th
         t_go = time.monotonic()
         time.sleep(max(0.0, t_go + 0.05 + warmup - time.monotonic()))
         s0 = server.command("stats")
-        cpu0, t0 = process_cpu_seconds(server.pid), time.monotonic()
+        cpu0, core0, t0 = process_cpu_seconds(server.pid), core_times(ENGINE_CPU), time.monotonic()
         window_left = max(0.5, t_go + 0.05 + duration - 0.3 - t0)
         if profile:
             perf = subprocess.Popen(taskset(1) + ["perf", "record", "-e", "cpu-clock", "-g", "-q", "-o", profile,
                                                   "-p", str(server.pid), "--", "sleep", f"{window_left:.2f}"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(window_left)
-        cpu1, t1 = process_cpu_seconds(server.pid), time.monotonic()
+        cpu1, core1, t1 = process_cpu_seconds(server.pid), core_times(ENGINE_CPU), time.monotonic()
         s1 = server.command("stats")
         out = gen.result(timeout=duration + 60)  # the generator stops sending, then counts the last arrivals
         final = server.stop()
@@ -177,6 +180,10 @@ def run(kind: str, calls: int, *, duration: float = 8.0, warmup: float = 3.0, th
         "kind": kind, "calls": calls, "endpoints": n, "threads": threads, "window_s": round(window, 3),
         "cpu_s": round(cpu, 3), "cpu_share": round(cpu / window, 4),
         "cpu_ms_per_call_second": round(1000 * cpu / window / calls, 4),
+        # The engine's core as a whole: its process time plus packet work the kernel ran in
+        # ksoftirqd (not charged to the process) plus anything else that ran there.
+        "core_busy_share": round((core1[0] - core0[0]) / window, 4),
+        "core_softirq_share": round((core1[1] - core0[1]) / window, 4),
         "rss_bytes": s1["rss_bytes"], "idle_rss_bytes": server.started["idle_rss_bytes"],
         "rss_bytes_per_call": round((s1["rss_bytes"] - server.started["idle_rss_bytes"]) / calls, 1),
         "loss_ratio": round(loss, 6), "loss_basis": "generator" if end_to_end else "engine",

@@ -44,6 +44,19 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def core_times(cpu: int) -> tuple[float, float]:
+    """(busy, softirq) seconds of one CPU from /proc/stat. Busy is everything but idle and iowait.
+
+    Packet work the kernel defers to ksoftirqd is not charged to the process that caused it,
+    so a relay's process CPU can understate what it costs; the core it is pinned to shows all."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            v = [int(x) for x in line.split()[1:]]
+            idle = v[3] + v[4]
+            return (sum(v[:8]) - idle) / CLOCK_TICKS, v[6] / CLOCK_TICKS
+    raise ValueError(f"no cpu{cpu} in /proc/stat")
+
+
 def taskset(cpu: int | None) -> list[str]:
     if cpu is None or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
         return []
@@ -65,6 +78,8 @@ class RelayResult:
     relay_cpu_share: float           # of one core, over the window
     packets_per_second: float        # relayed, over the window
     packets_per_core_second: float   # relayed packets per second of relay CPU
+    core_busy_share: float           # the relay's pinned CPU busy (any task, softirq included), over the window
+    core_softirq_share: float        # ... of which softirq (packet work, wherever it was charged)
     generator_behind: int
     extra: dict
 
@@ -254,10 +269,10 @@ def run(relay, calls: int, *, duration: float = 10.0, warmup: float = 3.0) -> Re
         gen.go(dest)
         t_go = time.monotonic()
         time.sleep(max(0.0, t_go + 0.05 + warmup - time.monotonic()))
-        cpu0 = process_cpu_seconds(relay.pid)
+        cpu0, core0 = process_cpu_seconds(relay.pid), core_times(relay.cpu or 0)
         t0 = time.monotonic()
         time.sleep(max(0.0, t_go + 0.05 + duration - time.monotonic()))
-        cpu1 = process_cpu_seconds(relay.pid)
+        cpu1, core1 = process_cpu_seconds(relay.pid), core_times(relay.cpu or 0)
         t1 = time.monotonic()
         out = gen.result(timeout=duration + 30)
     finally:
@@ -274,6 +289,8 @@ def run(relay, calls: int, *, duration: float = 10.0, warmup: float = 3.0) -> Re
         relay_cpu_s=round(cpu, 3), relay_cpu_share=round(cpu / window, 4),
         packets_per_second=round(pps, 1),
         packets_per_core_second=round(pps / (cpu / window), 1) if cpu > 0 else float("inf"),
+        core_busy_share=round((core1[0] - core0[0]) / window, 4),
+        core_softirq_share=round((core1[1] - core0[1]) / window, 4),
         generator_behind=out["behind_schedule"], extra={"relay_stats": relay.stats, "generator": out})
 
 

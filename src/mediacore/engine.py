@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -477,6 +477,12 @@ class Engine:
     # ------------------------------------------------------------ stats
     def leg_stats(self, leg: int) -> LegStats:
         return LegStats(**self._native.leg_stats(leg))
+
+    def leg_stats_many(self, legs: Sequence[int]) -> list[LegStats]:
+        """The stats of many legs in the order given, with one round trip per media thread
+        (``leg_stats`` in a loop costs one per leg: slow on a busy engine). KeyError, and
+        nothing returned, when any of them does not exist."""
+        return [LegStats(**d) for d in self._native.leg_stats_many(list(legs))]
 
     def statistics(self) -> EngineStats:
         raw: Mapping[str, Any] = self._native.stats()

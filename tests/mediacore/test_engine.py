@@ -84,6 +84,11 @@ def test_relay_rewrites_ssrc_and_keeps_sequence_continuous_across_wrap(engine, p
     st = engine.leg_stats(a.id)
     assert st.packets_relayed == 40 and st.packets_received == 40
     assert engine.leg_stats(b.id).packets_sent == 40
+    # the batched query gives the same records, in the order asked, and refuses an unknown leg
+    assert engine.leg_stats_many([b.id, a.id]) == [engine.leg_stats(b.id), engine.leg_stats(a.id)]
+    assert engine.leg_stats_many([]) == []
+    with pytest.raises(KeyError):
+        engine.leg_stats_many([a.id, 999_999])
 
 
 def test_relay_passes_loss_and_reordering_through_unchanged(engine, peers):

@@ -226,6 +226,17 @@ PYBIND11_MODULE(_engine, m) {
              }
              return leg_stats_dict(s);
            })
+      .def("leg_stats_many",
+           [](Engine& e, const std::vector<ObjectId>& legs) {
+             std::vector<LegStats> all;
+             {
+               py::gil_scoped_release release;
+               all = e.leg_stats(legs);
+             }
+             py::list out;
+             for (const auto& s : all) out.append(leg_stats_dict(s));
+             return out;
+           })
       .def("stats", [](Engine& e) {
         EngineStats s;
         {

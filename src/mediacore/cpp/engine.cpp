@@ -425,6 +425,23 @@ LegStats Engine::leg_stats(ObjectId leg) {
   return out;
 }
 
+std::vector<LegStats> Engine::leg_stats(const std::vector<ObjectId>& legs) {
+  std::lock_guard<std::mutex> lock(impl_->control);
+  impl_->check_open();
+  std::vector<LegStats> out(legs.size());
+  std::vector<std::vector<std::size_t>> by_worker(impl_->workers.size());
+  for (std::size_t i = 0; i < legs.size(); ++i) {
+    by_worker[static_cast<std::size_t>(impl_->find(legs[i], Impl::Kind::Leg, "leg").worker)].push_back(i);
+  }
+  for (std::size_t w = 0; w < by_worker.size(); ++w) {
+    if (by_worker[w].empty()) continue;
+    impl_->workers[w]->call([&](Worker& wk) {
+      for (std::size_t i : by_worker[w]) out[i] = wk.leg_stats(legs[i]);
+    });
+  }
+  return out;
+}
+
 EngineStats Engine::stats() {
   std::lock_guard<std::mutex> lock(impl_->control);
   EngineStats s;

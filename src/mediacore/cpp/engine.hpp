@@ -265,6 +265,9 @@ class Engine {
 
   // ---- queries
   LegStats leg_stats(ObjectId leg);
+  // Many legs at once, in the order given: one round trip per worker instead
+  // of one per leg (what a periodic poll of thousands of legs needs).
+  std::vector<LegStats> leg_stats(const std::vector<ObjectId>& legs);
   EngineStats stats();
 
   struct Impl;
