@@ -22,7 +22,7 @@ DEB_PEERS   := sip-tester tshark baresip baresip-core linphone-cli rtpengine-dae
 DEB_DB      := postgresql
 DEB_PACKAGES := $(DEB_BUILD) $(DEB_AUDIO) $(DEB_TOOLS) $(DEB_PEERS) $(DEB_DB)
 
-.PHONY: all deps system-deps venv build ivr-prompts test test-fast native demo bench clean distclean
+.PHONY: media-demo all deps system-deps venv build ivr-prompts test test-fast native demo bench clean distclean
 
 all: build
 
@@ -61,8 +61,14 @@ test-fast: build ivr-prompts
 native: build
 	$(VPY) -m pytest -q tests/native $(PYTEST_ARGS)
 
+# The embedded call centre (CONTRACT.md): SIP 127.0.0.1:5060, wallboard http://127.0.0.1:8080/,
+# simulated agents and callers; DURATION=60 runs 60 s and prints the summary.
 demo: build ivr-prompts
-	$(VPY) -m mediacore.demo $(if $(DURATION),--duration $(DURATION))
+	$(VPY) -m orchestrator.cli demo $(if $(DURATION),--duration $(DURATION))
+
+# The media core alone: a prompt through G.711, jitter, loss and our playout, scored with PESQ.
+media-demo: build ivr-prompts
+	$(VPY) -m mediacore.demo
 
 # Every suite (hotline bench): JSON under bench/results/, PNG plots, docs/PERFORMANCE.md refilled.
 # One suite: make bench SUITES="relay capacity"; a one-minute smoke run: make bench SUITES=--quick.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 # name -> (module with main(argv), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("orchestrator.daemon.serve", "run the daemon in the foreground (--config FILE)"),
-    "demo": ("mediacore.demo", "the embedded demo"),
+    "demo": ("orchestrator.daemon.demo", "the embedded call centre: demo IVR, simulated agents and callers (--duration S)"),
     "plan": ("orchestrator.plan", "agents (Erlang C) and trunks (Erlang B) for a target"),
     "ivr": ("orchestrator.ivr.cli", "lint and draw IVR flows"),
     "ctl": ("orchestrator.control.ctl", "call the daemon's JSON-RPC API (one call, or --watch)"),
