@@ -193,6 +193,8 @@ class Call:
         self._playbacks: dict[int, Playback] = {}
         self._scopes: set[trio.CancelScope] = set()
         self._transfer_referrer: SipLeg | None = None
+        self._monitor: SipLeg | None = None  # a supervisor's device on this call
+        self._monitor_mode = "listen"
         self._early_leg: SipLeg | None = None
         self._digit_send, self._digit_receive = trio.open_memory_channel[Digit](256)
         self._answered_event = trio.Event()
@@ -288,6 +290,7 @@ class Call:
             return
         self.room = self.engine.bridge(x.media.id, y.media.id)
         self.manager.stats_bridges += 1
+        self._apply_monitor()
 
     def _unbridge(self) -> None:
         if self.room is not None:
@@ -502,6 +505,84 @@ class Call:
         self._connected_event.set()
         self._mark_answered(by=winner.peer)
 
+    # ------------------------------------------------------------------ supervisor monitoring
+    @property
+    def monitored(self) -> str | None:
+        """The supervisor mode on this call (listen, whisper, barge), or None."""
+        sup = self._monitor
+        return self._monitor_mode if sup is not None and not sup.ended else None
+
+    async def monitor(self, target: RouteTarget | str, mode: str, *,
+                      ring_timeout: float | None = None) -> ConnectResult:
+        """Put a supervisor's device on this connected call: ``listen`` (hears both parties),
+        ``whisper`` (the agent hears the supervisor too) or ``barge`` (both do).
+
+        The first call rings ``target`` (an extension user or a SIP URI) and, when it answers,
+        joins it to the bridge as mixer edges; the caller and the agent hear nothing of it
+        (no re-INVITE, no media change on their legs). On a live session it only switches the
+        mode: the supervisor's call stays up. The session ends when the supervisor hangs up or
+        the call ends.
+        """
+        if mode not in ("listen", "whisper", "barge"):
+            raise ValueError(f"mode must be listen, whisper or barge, got {mode!r}")
+        if self.ended or self.a is None or self.b is None or self.room is None:
+            return ConnectResult(False, None, "not_connected")
+        sup = self._monitor
+        if sup is not None and not sup.ended:
+            self._monitor_mode = mode
+            self._apply_monitor()
+            self._emit("call.monitored", mode=mode, supervisor=sup.peer)
+            return ConnectResult(True, 200, "switched", sup.peer)
+        destinations = await self.manager._destinations(target, self)
+        if not destinations:
+            return ConnectResult(False, 480, "not_found")
+        outcome = await self._dial(destinations, ring_timeout=ring_timeout, relay=False)
+        winner = outcome.winner
+        if winner is None:
+            return ConnectResult(False, outcome.status, cause_for_status(outcome.status))
+        if self.ended or self.room is None or self.b is None or (self._monitor is not None
+                                                                  and not self._monitor.ended):
+            winner.hangup()
+            self._release_leg_media(winner)
+            return ConnectResult(False, 487, "not_connected")
+        self._monitor, self._monitor_mode = winner, mode
+        self._apply_monitor()
+        self._emit("call.monitored", mode=mode, supervisor=winner.peer)
+        return ConnectResult(True, 200, "answered", winner.peer)
+
+    def stop_monitor(self) -> bool:
+        """Hang up the supervisor's device; False when there was no session."""
+        sup = self._monitor
+        if sup is None or sup.ended:
+            return False
+        sup.hangup()
+        self._end_monitor(sup)
+        return True
+
+    def _apply_monitor(self) -> None:
+        sup = self._monitor
+        if sup is None or sup.ended or self.room is None or self.a is None or self.b is None:
+            return
+        ids = (sup.media.id, self.a.media.id, self.b.media.id)
+        if None in ids:
+            return
+        try:
+            self.engine.supervise(self.room, ids[0], ids[1], ids[2], self._monitor_mode)
+        except (KeyError, RuntimeError) as exc:
+            log.warning("call %s: supervisor media: %s", self.id, exc)
+
+    def _end_monitor(self, sup: SipLeg) -> None:
+        if sup is not self._monitor:
+            return
+        self._monitor = None
+        if self.room is not None and sup.media.id is not None:
+            try:
+                self.engine.leave(self.room, sup.media.id)
+            except (KeyError, RuntimeError):
+                pass
+        self._release_leg_media(sup)
+        self._emit("call.monitor_ended", supervisor=sup.peer)
+
     async def hangup(self, cause: str = "normal_clearing", *, status: int = 480) -> None:
         """End the call (BYE, CANCEL, or ``status`` to an unanswered caller)."""
         if self.a is not None and self.a.role == "uas" and self.a.state in (LegState.INIT, LegState.EARLY):
@@ -667,6 +748,9 @@ class Call:
             return
         if leg is self._transfer_referrer:
             return  # the referrer may leave while its transfer goes on
+        if leg is self._monitor:
+            self._end_monitor(leg)  # the supervisor hung up; the call goes on
+            return
         if leg is self.b and self.keep_caller and self.a is not None and not self.a.ended:
             self._release_callee(leg)
             return

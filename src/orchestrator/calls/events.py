@@ -1,7 +1,8 @@
 """Call events and call records, and the sinks that carry them out.
 
 Event names are the product's public ones (CONTRACT.md): ``call.incoming``,
-``call.answered``, ``call.held``, ``call.resumed``, ``call.transferred`` and
+``call.answered``, ``call.held``, ``call.resumed``, ``call.transferred``,
+``call.monitored`` / ``call.monitor_ended`` (a supervisor on the call, its mode) and
 ``call.ended`` (carrying the :class:`CallRecord`). The B2BUA emits them
 through an :class:`EventSink`; the event log and the JSON-RPC layer consume
 them. A sink's ``emit`` is synchronous and must not block: use
@@ -27,6 +28,7 @@ log = logging.getLogger("hotline.calls")
 
 CALL_EVENT_NAMES = frozenset({
     "call.incoming", "call.answered", "call.held", "call.resumed", "call.transferred", "call.ended",
+    "call.monitored", "call.monitor_ended",
 })
 
 

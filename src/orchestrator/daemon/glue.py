@@ -31,7 +31,8 @@ from orchestrator.ivr import FlowRegistry
 from orchestrator.ivr.registry import ReloadResult
 from orchestrator.sip import SipUri
 
-__all__ = ["AlwaysOpenRegistry", "CallApi", "CallEvents", "DaemonLocator", "EventTap", "draining_handler"]
+__all__ = ["AlwaysOpenRegistry", "CallApi", "CallEvents", "DaemonLocator", "EventTap", "SupervisorApi",
+           "draining_handler"]
 
 log = logging.getLogger("hotline.daemon")
 
@@ -102,6 +103,39 @@ class EventTap:
 
     def queue_of(self, call: str) -> str | None:
         return self.queue_calls.get(call, {}).get("queue")
+
+
+class SupervisorApi:
+    """The JSON-RPC ``supervisor.listen/whisper/barge`` methods over the B2BUA's calls.
+
+    ``device``: the supervisor's registered device (an extension user) that Hotline rings;
+    when it answers it joins the call's bridge in ``mode``. On a live session the same
+    methods switch the mode without dropping the supervisor's call.
+    """
+
+    def __init__(self, manager: Any, *, ring_timeout: float = 20.0) -> None:
+        self.manager = manager
+        self.ring_timeout = ring_timeout
+        self.sessions = 0
+        self.refused = 0
+
+    async def monitor(self, call: str, device: str, mode: str, *, supervisor: str) -> dict[str, Any]:
+        found = self.manager.get(call)
+        if found is None or found.ended:
+            raise NotFound(f"call: no live call {call!r}")
+        if found.b is None or not found.connected:
+            raise Conflict(f"supervisor.{mode}: call {call} is not connected to an agent")
+        switching = found.monitored is not None
+        result = await found.monitor(device, mode, ring_timeout=self.ring_timeout)
+        if not result.answered:
+            self.refused += 1
+            raise Conflict(f"supervisor.{mode}: device {device!r} did not answer ({result.cause})")
+        if not switching:
+            self.sessions += 1
+        log.info("supervisor %s: %s on call %s from %s", supervisor, mode, call, device,
+                 extra={"call": call, "supervisor": supervisor, "mode": mode, "device": device})
+        return {"call": call, "device": device, "mode": mode, "switched": switching,
+                "supervisor": supervisor}
 
 
 class CallEvents:

@@ -53,7 +53,8 @@ from typing import Any
 import trio
 
 from .config import ConfigError, DaemonConfig, load_config
-from .glue import AlwaysOpenRegistry, CallApi, CallEvents, DaemonLocator, EventTap, draining_handler, wait_until
+from .glue import (AlwaysOpenRegistry, CallApi, CallEvents, DaemonLocator, EventTap, SupervisorApi,
+                   draining_handler, wait_until)
 from .logs import setup_logging
 
 __all__ = ["Daemon", "DaemonInfo", "DaemonStatistics", "ReloadReport", "main", "sd_notify"]
@@ -349,7 +350,7 @@ class Daemon:
         services = Services(agents=self.centre.acd, queues=self.centre.acd,
                             calls=CallApi(self.manager, tap=self.tap, record=self.log.append,
                                           accepting=self.accepting),
-                            recordings=self.recording,
+                            recordings=self.recording, supervisor=SupervisorApi(self.manager),
                             ivr=FlowRegistryIvr(self.registry, cfg.ivr.flows) if cfg.ivr.flows is not None else None,
                             cdr=reports, reports=reports, system=self)
         self.plane = ControlPlane(cfg.control, services, hub=hub, audit=StoreAudit(self.log), clock=self.clock)

@@ -113,3 +113,79 @@ async def test_a_sips_contact_is_called_over_tls(tls):
             await call.ended.wait()
     tls_stats = [t for t in hl.endpoint.statistics().transports if getattr(t, "transport", "") == "TLS"][0]
     assert tls_stats.connected == 1 and tls_stats.messages_received >= 3
+
+
+async def _stream(phone, pcm, to) -> None:
+    """Send ``pcm`` as 20 ms mu-law packets in real time without blocking the event loop."""
+    for i in range(0, len(pcm), 160):
+        phone.rtp.send(phone.rtp.packet(g711.ulaw_encode(pcm[i:i + 160])), to)
+        await trio.sleep(0.02)
+
+
+@trio_test
+async def test_supervisor_listens_then_whispers_then_barges_on_one_call():
+    with trio.fail_after(25):
+        async with running_hotline() as hl, phones(hl, "alice", "bob", "sue") as (alice, bob, sue):
+            register(hl, "2000", bob)
+            register(hl, "8001", sue)
+            call = alice.invite("sip:2000@127.0.0.1")
+            assert (await call.tx).status_code == 200
+            bcall = bob.calls[0]
+            hcall = hl.manager.calls()[0]
+            result = await hcall.monitor("8001", "listen")
+            assert result.answered and hcall.monitored == "listen"
+            scall = sue.calls[0]
+            assert len(sue.calls) == 1 and scall.answered.is_set()
+
+            async def talk(seconds: float = 0.8) -> None:
+                for p in (alice, bob, sue):
+                    p.rtp.clear()
+                async with trio.open_nursery() as n:
+                    n.start_soon(_stream, alice, tone(400, seconds), call.media_target)
+                    n.start_soon(_stream, bob, tone(900, seconds), bcall.media_target)
+                    n.start_soon(_stream, sue, tone(1500, seconds), scall.media_target)
+                await trio.sleep(0.2)
+
+            await talk()  # listen: sue hears both, nobody hears sue
+            assert band_energy(sue.rtp.audio(), 400) > 0.2 and band_energy(sue.rtp.audio(), 900) > 0.2
+            assert band_energy(bob.rtp.audio(), 1500) < 0.05 and band_energy(alice.rtp.audio(), 1500) < 0.05
+            assert band_energy(bob.rtp.audio(), 400) > 0.2 and band_energy(alice.rtp.audio(), 900) > 0.2
+
+            again = await hcall.monitor("8001", "whisper")  # the same session: no second call to sue
+            assert again.answered and again.cause == "switched" and len(sue.calls) == 1
+            await talk()
+            assert band_energy(bob.rtp.audio(), 1500) > 0.2 and band_energy(alice.rtp.audio(), 1500) < 0.05
+
+            await hcall.monitor("8001", "barge")
+            await talk()
+            assert band_energy(bob.rtp.audio(), 1500) > 0.2 and band_energy(alice.rtp.audio(), 1500) > 0.2
+
+            await scall.bye()  # the supervisor leaves; the call goes on
+            while hcall.monitored is not None:
+                await trio.sleep(0.01)
+            assert not hcall.ended
+            await talk(0.4)
+            assert band_energy(bob.rtp.audio(), 400) > 0.2
+            await call.bye()
+    names = hl.names()
+    assert names.count("call.monitored") == 3 and "call.monitor_ended" in names
+    assert [e.details["mode"] for e in hl.events if e.name == "call.monitored"] == ["listen", "whisper", "barge"]
+
+
+@trio_test
+async def test_monitoring_refuses_a_call_that_is_not_connected_and_a_bad_mode():
+    with trio.fail_after(10):
+        async with running_hotline() as hl, phones(hl, "alice", "sue") as (alice, sue), \
+                phones(hl, "bob", answer=None) as (bob,):
+            register(hl, "2000", bob)
+            register(hl, "8001", sue)
+            call = alice.invite("sip:2000@127.0.0.1")
+            await bob.next_call()  # ringing, never answered
+            (hcall,) = hl.manager.calls()
+            result = await hcall.monitor("8001", "listen")
+            assert not result.answered and result.cause == "not_connected" and hcall.monitored is None
+            with pytest.raises(ValueError):
+                await hcall.monitor("8001", "shout")
+            assert not sue.calls  # the supervisor's phone never rang
+            await hcall.hangup()
+            await call.ended.wait()
