@@ -55,6 +55,9 @@ AGENTS = {  # id -> skills: what each demo agent does best
     "9005": {"support": 3, "sales": 3, "billing": 2, "lang_en": 5, "lang_es": 2},
 }
 
+MORE_AGENTS = {"support": 3, "sales": 3, "billing": 2, "lang_en": 5, "lang_es": 2}  # 9006 and beyond
+SUPERVISOR = "8001"
+
 
 def demo_password(agent: str) -> str:
     return f"demo-{agent}"
@@ -65,7 +68,7 @@ def demo_config(*, state: Path, sip: str = "127.0.0.1:5060", http: str = "127.0.
                 wrapup: float = 5.0) -> dict[str, Any]:
     """The embedded default configuration, as the TOML document it stands for."""
     state_s = str(state)
-    ids = sorted(AGENTS)[:agents]
+    ids = [f"9{n:03d}" for n in range(1, agents + 1)]
     queues = {
         "support": {"name": "support", "strategy": "skills", "skills": {"support": 1}, "ring_timeout": 12,
                     "wrapup": wrapup, "max_wait": 300, "announce_every": 30, "sl_threshold": 20},
@@ -91,9 +94,11 @@ def demo_config(*, state: Path, sip: str = "127.0.0.1:5060", http: str = "127.0.
         # the simulated callers come from 127.0.0.1 like a carrier would: no digest for them
         "trunk": [{"name": "demo-callers", "allow": ["127.0.0.1/32"], "route": "ivr:main"}],
         "queue": list(queues.values()),
-        "agent": [{"id": a, "skills": AGENTS[a], "devices": [a], "password": demo_password(a), "login": a,
-                   "queues": {q: 0 for q in ("support", "sales", "billing") if q in AGENTS[a]}}
+        "agent": [{"id": a, "skills": AGENTS.get(a, MORE_AGENTS), "devices": [a], "password": demo_password(a),
+                   "login": a, "queues": {q: 0 for q in ("support", "sales", "billing") if q in AGENTS.get(a, MORE_AGENTS)}}
                   for a in ids],
+        # a supervisor's phone: supervisor.listen/whisper/barge ring it
+        "account": [{"username": SUPERVISOR, "password": demo_password(SUPERVISOR)}],
     }
 
 
@@ -207,7 +212,7 @@ async def run_demo(args: argparse.Namespace, config: DaemonConfig, out=None) -> 
     from mediacore.engine import Engine
 
     from .serve import Daemon, ready_line
-    from .simulate import SimAgent, SimCaller, SimStats, caller_plans, poisson_gaps
+    from .simulate import SimAgent, SimCaller, SimStats, SimSupervisor, caller_plans, poisson_gaps
 
     out = out or sys.stdout
     daemon = Daemon(config, handle_signals=False)
@@ -240,6 +245,10 @@ async def run_demo(args: argparse.Namespace, config: DaemonConfig, out=None) -> 
                     await sims.start(a.run)
                 print(f"{stats.registered} simulated agents registered; callers: {args.callers_per_minute:g}/min",
                       flush=True, file=out)
+                if args.supervisor:  # answers every monitor call and stays on it until Hotline hangs up
+                    supervisor = SimSupervisor(SUPERVISOR, demo_password(SUPERVISOR), **common)
+                    await sims.start(supervisor.run)
+                    print(f"supervisor phone {SUPERVISOR} registered", flush=True, file=out)
 
                 async def arrivals() -> None:
                     plans = caller_plans(random.Random(rng.random()), mean_patience=args.patience)
@@ -305,8 +314,10 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: until Ctrl-C)")
     p.add_argument("--callers-per-minute", type=float, default=12.0,
                    help="simulated callers per minute (Poisson); 0: none, for outside traffic (default 12)")
-    p.add_argument("--agents", type=int, default=5, choices=range(6), metavar="N",
-                   help="simulated agents 9001.. that register and answer (0-5, default 5)")
+    p.add_argument("--agents", type=int, default=5, choices=range(51), metavar="N",
+                   help="simulated agents 9001.. that register and answer (0-50, default 5)")
+    p.add_argument("--supervisor", action="store_true",
+                   help=f"also a simulated supervisor phone ({SUPERVISOR}) that answers supervisor.listen calls")
     p.add_argument("--talk", type=float, default=25.0, help="agents' mean talk time, seconds (default 25)")
     p.add_argument("--patience", type=float, default=40.0,
                    help="callers' mean patience in the queue before they hang up, seconds (default 40)")

@@ -47,7 +47,7 @@ from orchestrator.sip import (
 from orchestrator.sip.digest import authorization_for, parse_challenges
 from orchestrator.transport import EndpointConfig, IncomingRequest, SipEndpoint, UdpTransport
 
-__all__ = ["CallerPlan", "SimAgent", "SimCaller", "SimStats"]
+__all__ = ["CallerPlan", "SimAgent", "SimCaller", "SimStats", "SimSupervisor"]
 
 log = logging.getLogger("hotline.demo")
 
@@ -271,6 +271,61 @@ class SimAgent(_Ua):
             self.ended.set()
             return
         super()._on_request(incoming)
+
+
+class SimSupervisor(SimAgent):
+    """A supervisor's phone: answers every call at once (each supervisor.listen/whisper/barge is
+    one) and stays on it, silent, until Hotline hangs up; several at a time."""
+
+    def __init__(self, user: str, password: str, **kw: Any) -> None:
+        super().__init__(user, password, rng=random.Random(0), mean_talk=0.0, **kw)
+        self.sessions: dict[str, tuple[Dialog, Any]] = {}  # Call-ID -> (dialog, leg)
+        self.answered_total = 0
+
+    def _on_new_invite(self, incoming: IncomingRequest) -> None:
+        request = incoming.request
+        if not request.body:
+            incoming.respond(488)
+            return
+        offer = SessionDescription.parse(request.body)
+        leg = self.engine.create_leg(codec="PCMU", payload_type=0, telephone_event=TELEPHONE_EVENT_PT,
+                                     media_timeout=0)
+        answer, _ = create_answer(offer, address="127.0.0.1", port=leg.rtp_port, policy=POLICY,
+                                  session_id=9, session_version=self._bump())
+        response = incoming.respond(200, to_tag=self.endpoint.new_tag(), headers=[("Contact", str(self.contact))],
+                                    body=answer.serialize(), content_type="application/sdp")
+        if response is None:
+            self.engine.destroy_leg(leg.id)
+            return
+        m = offer.media[0]
+        conn = offer.connection_for(m)
+        if conn is not None and m.port:
+            self.engine.update_leg(leg.id, remote=(conn.host, m.port))
+        self.sessions[request.call_id] = (Dialog.from_uas(request, response), leg)
+        self.answered_total += 1
+
+    def _on_request(self, incoming: IncomingRequest) -> None:
+        request = incoming.request
+        if request.method == "INVITE" and not request.to.tag:
+            self._on_new_invite(incoming)
+            return
+        session = self.sessions.get(request.call_id)
+        if request.method == "ACK":
+            return
+        if session is None:
+            if incoming.transaction is not None:
+                incoming.respond(481)
+            return
+        if request.method == "INVITE":  # a re-INVITE: this simple phone keeps its media as it is
+            incoming.respond(488)
+            return
+        incoming.respond(200)
+        if request.method == "BYE":
+            _, leg = self.sessions.pop(request.call_id)
+            try:
+                self.engine.destroy_leg(leg.id)
+            except KeyError:
+                pass
 
 
 @dataclass(frozen=True)
