@@ -117,14 +117,14 @@ class Supervisor(threading.Thread):
 
 
 def run(*, duration: float, callers_per_minute: float, agents: int, talk: float = 12.0, patience: float = 40.0,
-        listeners: int = 2, seed: int = 1) -> dict:
+        listeners: int = 2, seed: int = 1, grace: float = 20.0) -> dict:
     sip, http = free_port(), free_port()
     rtp = 46000 + 2 * (os.getpid() % 1000)
     with tempfile.TemporaryDirectory(prefix="hotline-day-") as tmp:
         state = Path(tmp) / "var"
         cmd = [sys.executable, "-m", "orchestrator.cli", "demo", "--duration", f"{duration:g}",
                "--callers-per-minute", f"{callers_per_minute:g}", "--agents", str(agents), "--supervisor",
-               "--talk", f"{talk:g}", "--patience", f"{patience:g}", "--grace", "20", "--seed", str(seed),
+               "--talk", f"{talk:g}", "--patience", f"{patience:g}", "--grace", f"{grace:g}", "--seed", str(seed),
                "--sip", f"127.0.0.1:{sip}", "--http", f"127.0.0.1:{http}", "--state-dir", str(state),
                "--rtp-ports", f"{rtp}-{rtp + 5999}"]
         errors = (Path(tmp) / "stderr").open("w+")
@@ -205,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--talk", type=float, default=12)
     ap.add_argument("--patience", type=float, default=40)
     ap.add_argument("--listeners", type=int, default=2)
+    ap.add_argument("--grace", type=float, default=20, help="seconds calls may take to finish after --duration")
     args = ap.parse_args(argv)
     print(json.dumps(run(duration=args.duration, callers_per_minute=args.callers_per_minute, agents=args.agents,
-                         talk=args.talk, patience=args.patience, listeners=args.listeners)))
+                         talk=args.talk, patience=args.patience, listeners=args.listeners, grace=args.grace)))
     return 0
 
 

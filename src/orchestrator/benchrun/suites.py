@@ -605,7 +605,7 @@ class DaemonSuite(Suite):
                    "supervisor.listen on answered calls; the event log's numbers and the daemon's CPU and memory.")
     FULL: ClassVar[list[dict]] = [{"duration": 60, "callers_per_minute": 60, "agents": 10},
                                   {"duration": 60, "callers_per_minute": 180, "agents": 30}]
-    QUICK: ClassVar[list[dict]] = [{"duration": 20, "callers_per_minute": 60, "agents": 10}]
+    QUICK: ClassVar[list[dict]] = [{"duration": 12, "callers_per_minute": 60, "agents": 10, "grace": 5}]
 
     def plan(self, ctx: Context) -> list[dict]:
         return self.QUICK if ctx.quick else self.FULL
@@ -623,7 +623,8 @@ class DaemonSuite(Suite):
         rows = []
         for p in self.plan(ctx):
             out["commands"].append(f".venv/bin/python -m bench.callcentre_day --duration {p['duration']} "
-                                   f"--callers-per-minute {p['callers_per_minute']} --agents {p['agents']}")
+                                   f"--callers-per-minute {p['callers_per_minute']} --agents {p['agents']}"
+                                   + (f" --grace {p['grace']}" if "grace" in p else ""))
             task.note(f"{p['callers_per_minute']}/min, {p['agents']} agents, {p['duration']} s")
             r = day.run(**p)
             r["load"] = load_average()
