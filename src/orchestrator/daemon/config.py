@@ -111,6 +111,8 @@ class ConfigError(ValueError):
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
+    if not choices:
+        return " (none is configured)"
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(choices))})"
 
@@ -121,16 +123,19 @@ def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
             raise ConfigError(f"{where}.{key}", "unknown key" + _suggest(key, list(known)))
 
 
-def _from_service(where: str, exc: Exception) -> ConfigError:
-    """A service validator's ValueError ("field: why" or "section.field: why") under ``where``."""
+def _from_service(where: str, exc: Exception, *, sections: Sequence[str] = ()) -> ConfigError:
+    """A service validator's ValueError ("field: why" or "section.field: why") under ``where``.
+
+    ``sections``: other top-level tables the validator reads (``[control]``'s reads ``[auth]``),
+    whose keys it already names in full."""
     text = str(exc)
-    m = re.match(r"^([A-Za-z_][\w.\[\]'()-]*): (.*)$", text, re.S)
+    m = re.match(r"^([A-Za-z_][\w.\[\]'()-]*): (.*)$", text, re.DOTALL)
     if m is None:
         return ConfigError(where, text)
     key, why = m.group(1), m.group(2)
-    section = where.split("[", 1)[0].split(".", 1)[0]
-    if key == section or key.startswith(section + ".") or key.startswith(section + "["):
-        return ConfigError(key, why)
+    for section in (where.split("[", 1)[0].split(".", 1)[0], *sections):
+        if key == section or key.startswith((section + ".", section + "[")):
+            return ConfigError(key, why)
     return ConfigError(f"{where}.{key}" if where else key, why)
 
 
@@ -634,9 +639,13 @@ def _trunks(entries: list, realm: str) -> tuple[tuple[Trunk, ...], tuple[CallTru
         trunks = trunks_from_config(entries, realm, ignore_keys=_ROUTING_TRUNK_KEYS)
     except ValueError as exc:
         text = str(exc)
-        m = re.match(r"^trunk\[(\d+)\](?: \([^)]*\))?(\.\S+)?: (.*)$", text, re.S)
+        m = re.match(r"^trunk\[(\d+)\](?: \([^)]*\))?(\.\S+)?: (.*)$", text, re.DOTALL)
         if m:
-            raise ConfigError(f"trunk[{m.group(1)}]{m.group(2) or ''}", m.group(3)) from None
+            key, why = f"trunk[{m.group(1)}]{m.group(2) or ''}", m.group(3)
+            field_ = re.match(r"^([a-z_]+): (.*)$", why, re.DOTALL)  # the trunk's own "allow: ..." names its key
+            if m.group(2) is None and field_ is not None and field_.group(1) in _SECTIONS["trunk"]:
+                key, why = f"{key}.{field_.group(1)}", field_.group(2)
+            raise ConfigError(key, why) from None
         raise ConfigError("trunk", text) from None
     calls, routes = [], {}
     for i, (entry, trunk) in enumerate(zip(entries, trunks, strict=True)):
@@ -726,7 +735,7 @@ def _build(doc: Mapping[str, Any], source: str, load_flows: Callable[[Path], Any
     try:
         control = ControlConfig.from_toml(section("control"), section("auth"))
     except ValueError as exc:
-        raise _from_service("control", exc) from None
+        raise _from_service("control", exc, sections=("auth",)) from None
     storage = _storage(section("storage"))
     recording = _recording(doc.get("recording"))
     trunks, call_trunks, trunk_routes = _trunks(list(doc.get("trunk", [])), sip.domain)
@@ -754,11 +763,12 @@ def _build(doc: Mapping[str, Any], source: str, load_flows: Callable[[Path], Any
     # cross references
     queue_names = [q.name for q in queues]
     trunk_names = [t.name for t in trunks]
-    for q in queues:
-        for dest in (q.on_timeout, q.on_full, q.on_empty, *(s.destination for s in q.escalation if s.destination)):
+    for i, q in enumerate(queues):
+        dests = [("on_timeout", q.on_timeout), ("on_full", q.on_full), ("on_empty", q.on_empty),
+                 *((f"escalation[{n}]", s.destination) for n, s in enumerate(q.escalation) if s.destination)]
+        for key, dest in dests:
             if dest.kind == "queue" and dest.target not in queue_names:
-                raise ConfigError(f"queue[{queue_names.index(q.name)}]",
-                                  f"sends calls to queue {dest.target!r}, which is not configured"
+                raise ConfigError(f"queue[{i}].{key}", f"sends calls to queue {dest.target!r}, which is not configured"
                                   + _suggest(dest.target or "", queue_names))
     for i, agent in enumerate(agents):
         for name in agent.queues:
