@@ -396,6 +396,7 @@ REFUSED = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="503">
     <action><ereg regexp="[0-9]+" search_in="hdr" header="Retry-After:" check_it="true" assign_to="after"/></action>
   </recv>
+  <nop><action><log message="Retry-After [$after]"/></action></nop>
   <send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 [last_Via:]
