@@ -61,10 +61,31 @@ def free_port(*, kind: int | None = None) -> int:
     raise RuntimeError("no free port on 127.0.0.1")
 
 
+_blocks: list[tuple[int, int]] = []
+
+
+def _udp_free(ports: range) -> bool:
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def rtp_block(size: int = 200) -> tuple[int, int]:
-    """A random RTP port block for one daemon's engine (it skips ports others hold)."""
-    base = random.randrange(50000, 59000 - size, 100)
-    return base, base + size - 1
+    """A random block of RTP ports in 50000-59000 for an engine or a peer: never overlapping one
+    handed out before in this process, its first ports free now (an engine skips ports others
+    hold; a peer binds the first ones of its block)."""
+    for _ in range(500):
+        base = random.randrange(50000, 59000 - size, 20)
+        last = base + size - 1
+        if any(base <= hi and lo <= last for lo, hi in _blocks) or not _udp_free(range(base, base + min(size, 24))):
+            continue
+        _blocks.append((base, last))
+        return base, last
+    raise RuntimeError("no free RTP port block in 50000-59000")
 
 
 def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float = 20.0, poll: float = 0.1,
@@ -120,11 +141,13 @@ def write_config(path: Path, doc: Mapping[str, Any]) -> Path:
 
 
 def base_config(state: Path, *, node: str = "serve-test", drain: float = 3.0, storage: str | None = None,
-                flows: Path | None = None, recording: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                flows: Path | None = None, recording: Mapping[str, Any] | None = None,
+                rtp: tuple[int, int] | None = None) -> dict[str, Any]:
     """A small, complete config on free ports: queues support and sales, agent 7001 in support
     (logged in at start on its phone 7001), DIDs 2000/2001 to the queues (and 1000 to the IVR
-    flow ``main`` when ``flows`` is given)."""
-    lo, hi = rtp_block()
+    flow ``main`` when ``flows`` is given). ``rtp``: the engine's ports (default: a fresh block;
+    give one for a config that is never started)."""
+    lo, hi = rtp if rtp is not None else rtp_block()
     dids = {"2000": "queue:support", "2001": "queue:sales"}
     if flows is not None:
         dids["1000"] = "ivr:main"

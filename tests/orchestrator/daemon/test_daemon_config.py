@@ -129,7 +129,8 @@ CASES = [
 @pytest.fixture
 def doc(tmp_path: Path) -> dict:
     state = tmp_path / "var"
-    return base_config(state, recording={"dir": str(state / "recordings"), "policy": "always"})
+    return base_config(state, recording={"dir": str(state / "recordings"), "policy": "always"},
+                       rtp=(50000, 50199))  # never started: no ports taken
 
 
 def test_the_base_config_is_valid(doc, tmp_path):

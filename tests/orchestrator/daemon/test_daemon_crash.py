@@ -148,7 +148,8 @@ def test_kill_9_during_live_calls_then_restart(tmp_path, store):
         assert second.wait(60) == 0, second.tail()
     warned = second.logged("event log: 5 call(s) were live when this node stopped")
     assert warned and set(warned[0]["calls"]) == started
-    assert set(second.logged("recordings recovered after a stop")[0]["recovered"]) == set(recorded)
+    repaired = second.logged("recordings recovered after a stop")
+    assert repaired and set(repaired[0]["recovered"]) == set(recorded), second.tail()
     assert set(states) == set(AGENTS)  # logged in again at start (from the config)
 
     # every call that had started has an end, with the reason, shaped by what was known of it
