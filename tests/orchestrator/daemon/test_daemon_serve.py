@@ -13,8 +13,9 @@ places the calls. In order:
   after the reload, really waits in ``vip``; call A stays up;
 * SIGHUP with an invalid file (and a changed flow beside it) is refused and changes nothing;
 * SIGTERM while A talks and B waits: a new INVITE gets 503 with Retry-After, the control socket
-  says ``draining``, baresip hangs A up (the call finishes by itself), B is hung up at
-  ``drain_timeout``; the process exits 0 and the event log holds both calls' records.
+  says ``draining`` and refuses call.originate, /healthz turns 503; baresip hangs A up (the call
+  finishes by itself), B is hung up at ``drain_timeout``; the process exits 0 and the event log
+  holds both calls' records.
 """
 
 from __future__ import annotations
@@ -178,6 +179,9 @@ def test_serve_start_reload_and_drain_with_real_peers(tmp_path):
             assert turned_away.wait(30) == 0, turned_away.output()[-3000:]
             assert re.search(r"SIP/2.0 503 .*\n(.*\n)*Retry-After: 5\r?\n", turned_away.sip_messages())
             assert daemon.call("system.stats")["draining"] is True
+            with pytest.raises(CtlError) as no_new_calls:  # nor does it place calls for a CRM
+                daemon.call("call.originate", {"from": "7001", "to": "2001"})
+            assert no_new_calls.value.code == -32009 and "draining" in str(no_new_calls.value)
             status, health = healthz(daemon)  # a load balancer in front takes the node out
             assert status == 503 and health["checks"]["accepting_calls"]["ok"] is False, health
             assert phone.command("hangup")["ok"] is True  # the agent ends call A: it finishes by itself
