@@ -492,9 +492,13 @@ def _ensure_ivr_prompts() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hotline demo", description=__doc__.split("\n\n")[0],
-                                epilog="Wallboard: http://127.0.0.1:8080/ (the URL with its token is printed at "
-                                       "start). Exit status: 0 after the summary, 2 on bad arguments.")
+    p = argparse.ArgumentParser(
+        prog="hotline demo",
+        description="The embedded call centre (SIP 127.0.0.1:5060, state in ./var, the demo IVR on 1000, queues "
+                    "on 2000 and 2001) with simulated agents 9001.. and callers, all real SIP user agents; a line "
+                    "per call, and a summary from the event log at the end.",
+        epilog="Wallboard: http://127.0.0.1:8080/ (the URL with its token is printed at start). Exit status: 0 "
+               "after the summary, 1 if the daemon could not start (a port in use), 2 on bad arguments.")
     p.add_argument("--duration", type=float, default=0, metavar="S",
                    help="seconds of simulated traffic, then the summary and exit (default: until Ctrl-C)")
     p.add_argument("--callers-per-minute", type=float, default=12.0, metavar="N",
