@@ -175,7 +175,10 @@ def run(kind: str, calls: int, *, duration: float = 8.0, warmup: float = 3.0, th
     expected_sent = n * PPS * out["window_s"]
     offered = out["sent_measured"] / expected_sent if expected_sent else 0.0
     end_to_end = kind in ("relay", "record")
-    loss = out["loss_ratio"] if end_to_end else max(engine_loss, overruns / ticks if ticks else 0.0)
+    # late ticks: the share of the 20 ms clock's expirations the worker did not serve on time
+    # (a late read counts every expiration it missed, so divide by all of them, not by the reads)
+    late = overruns / (ticks + overruns) if ticks + overruns else 0.0
+    loss = out["loss_ratio"] if end_to_end else max(engine_loss, late)
     result = {
         "kind": kind, "calls": calls, "endpoints": n, "threads": threads, "window_s": round(window, 3),
         "cpu_s": round(cpu, 3), "cpu_share": round(cpu / window, 4),
