@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._records import fast_init
+
 __all__ = [
     "Announce",
     "Bridge",
@@ -150,3 +152,11 @@ class Route(Effect):
     queue: str
     destination: str
     reason: str
+
+
+# The policy builds one or two of these per routing decision: construct them without the
+# dataclass __init__'s per-field object.__setattr__ (same signature and behaviour).
+for _cls in (Announce, Bridge, CancelOffer, DialCallback, Offer, OfferCallbackOption, PlayComfort, RefuseAnswer,
+             Route, StartHoldMusic):
+    fast_init(_cls)
+del _cls

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from ._records import fast_init
+
 __all__ = [
     "EVENT_TYPES",
     "AgentState",
@@ -306,6 +308,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CallbackRequested, CallbackDialed, CallbackFailed, AgentState,
     )
 }
+
+# The policy builds several of these per routing decision: construct them without the
+# dataclass __init__'s per-field object.__setattr__ (same signature and behaviour).
+for _cls in EVENT_TYPES.values():
+    fast_init(_cls)
+del _cls
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
