@@ -36,6 +36,14 @@ every routable agent of the lowest penalty tier; the first answer wins and
 the others are cancelled; an answer to a dead offer gets ``RefuseAnswer``.
 A call whose offer fails (ring timeout = RONA, reject, busy) goes back to
 its bucket with its original key: it keeps its place.
+
+A decision leaves no garbage behind: what it allocates is either live state
+or freed by reference counting before it returns. Ring timers are not in the
+timer heap (where an answered offer, and the call it holds, would stay until
+its timeout) but in one FIFO per ring timeout that an offer leaves when it
+ends; ended offers are remembered in a fixed ring buffer. So a steady
+centre does not grow Python's heap and gives the cyclic garbage collector no
+reason to run (bench/test_bench_acd.py counts its collections).
 """
 
 from __future__ import annotations
@@ -69,9 +77,9 @@ _RETRY = "retry"            # callback waiting to retry dialling the caller
 _DONE = "done"
 
 # Timer kinds.
-_T_OFFER, _T_AGENT, _T_CALL = 0, 1, 2
+_T_AGENT, _T_CALL = 1, 2  # heap timers (ring timers are in Acd._rings)
 
-_ENDED_OFFERS_KEPT = 65536
+_ENDED_OFFERS_KEPT = 65536  # a power of two: an offer id's slot is ``id & (_ENDED_OFFERS_KEPT - 1)``
 _MAX_OVERFLOW_HOPS = 8
 _AHT_ALPHA = 0.05
 _ABANDON_BETA = 0.01
@@ -265,7 +273,7 @@ class _Bucket:
 
 
 class _Offer:
-    __slots__ = ("active", "agent", "at", "call", "end_reason", "id", "ring_all", "timer_version")
+    __slots__ = ("active", "agent", "at", "call", "due", "end_reason", "id", "ring_all", "ring_timeout", "tseq")
 
     def __init__(self, offer_id: int, call: _Call, agent: _Agent, at: float, ring_all: bool) -> None:
         self.id = offer_id
@@ -275,7 +283,9 @@ class _Offer:
         self.ring_all = ring_all
         self.active = True
         self.end_reason = ""
-        self.timer_version = 0
+        self.ring_timeout = 0.0  # the key of its ring timer's FIFO (Acd._rings)
+        self.due = 0.0
+        self.tseq = 0
 
 
 class _Call:
@@ -396,9 +406,18 @@ class Acd:
         self._devices: dict[str, _Device] = {}
         self._calls: dict[str, _Call] = {}
         self._offers: dict[int, _Offer] = {}
-        # offer id -> (agent id, device, why it ended): to refuse a late answer with the reason
-        self._ended_offers: OrderedDict[int, tuple[str, str | None, str]] = OrderedDict()
+        # The recently ended offers (agent id, device, why it ended), to refuse a late answer with
+        # the reason: a ring buffer indexed by offer id (ids are consecutive), in parallel lists of
+        # shared strings - no dict to rehash, no object made per offer.
+        self._ended_id = [0] * _ENDED_OFFERS_KEPT
+        self._ended_agent: list[str] = [""] * _ENDED_OFFERS_KEPT
+        self._ended_device: list[str | None] = [None] * _ENDED_OFFERS_KEPT
+        self._ended_reason: list[str] = [""] * _ENDED_OFFERS_KEPT
         self._timers: list[tuple] = []
+        # Ring timers, out of the heap: one FIFO (offer id -> offer) per ring timeout. ``now`` never
+        # goes back, so each FIFO is in deadline order, and an offer that ends leaves its FIFO at
+        # once - a timer entry never keeps an answered offer (and its call) alive until it is due.
+        self._rings: dict[float, OrderedDict[int, _Offer]] = {}
         self._tseq = 0
         self._call_seq = 0
         self._offer_seq = 0
@@ -671,7 +690,7 @@ class Acd:
             if best is not None:
                 self.decisions += 1
                 call = best[3]
-                best_bucket.waiting.remove(best)
+                best_bucket.waiting.pop(0)  # best is its head
                 best_bucket.queue.waiting -= 1
                 self._offer(call, [agent], now, out)
             else:
@@ -758,7 +777,14 @@ class Acd:
             out.append(fx.Offer(offer=offer.id, call=call.id, queue=queue.name, agent=agent.id, device=device,
                                 ring_timeout=cfg.ring_timeout, caller=call.caller, ring_all=ring_all,
                                 callback=callback, data=call.data))
-            self._schedule(now + cfg.ring_timeout, _T_OFFER, offer)
+            self._tseq += 1
+            offer.tseq = self._tseq
+            offer.due = now + cfg.ring_timeout
+            offer.ring_timeout = cfg.ring_timeout
+            ring = self._rings.get(cfg.ring_timeout)
+            if ring is None:
+                ring = self._rings[cfg.ring_timeout] = OrderedDict()
+            ring[offer.id] = offer
             self._sync_state(agent, now, out)
         if queue.strategy is Strategy.ROUND_ROBIN:
             queue.rr_last = agents[-1].seq
@@ -769,6 +795,7 @@ class Acd:
         call = offer.call
         call.offers.pop(offer.id, None)
         self._offers.pop(offer.id, None)
+        self._rings[offer.ring_timeout].pop(offer.id, None)
         self._remember_offer(offer)
         agent = offer.agent
         agent.activity = None
@@ -782,10 +809,11 @@ class Acd:
 
     def _remember_offer(self, offer: _Offer) -> None:
         agent = offer.agent
-        ended = self._ended_offers
-        ended[offer.id] = (agent.id, agent.device.name if agent.device is not None else None, offer.end_reason)
-        if len(ended) > _ENDED_OFFERS_KEPT:
-            ended.popitem(last=False)
+        slot = offer.id & (_ENDED_OFFERS_KEPT - 1)
+        self._ended_id[slot] = offer.id
+        self._ended_agent[slot] = agent.id
+        self._ended_device[slot] = agent.device.name if agent.device is not None else None
+        self._ended_reason[slot] = offer.end_reason
 
     def _fail_offer(self, offer: _Offer, reason: str, now: float, out: list) -> None:
         """An offer failed (timeout, reject, busy, agent gone): the call keeps its place."""
@@ -1030,30 +1058,52 @@ class Acd:
 
     # ------------------------------------------------------------------ timers
 
-    def next_deadline(self) -> float | None:
-        """When :meth:`tick` must next be called (``None``: no timer pending)."""
+    def _next_ring(self) -> _Offer | None:
+        """The ringing offer whose ring timer is due first (ties: the one scheduled first)."""
+        first = None
+        for ring in self._rings.values():  # one FIFO per distinct ring timeout: a handful
+            if ring:
+                offer = next(iter(ring.values()))
+                if first is None or (offer.due, offer.tseq) < (first.due, first.tseq):
+                    first = offer
+        return first
+
+    def _heap_top(self) -> tuple | None:
+        """The live heap timer due first; stale entries on top are dropped."""
         timers = self._timers
         while timers:
-            at, _seq, kind, obj, version = timers[0]
-            if obj.timer_version == version and (kind != _T_OFFER or obj.active) \
-                    and (kind != _T_CALL or obj.state != _DONE):
-                return at
+            top = timers[0]
+            _at, _seq, kind, obj, version = top
+            if obj.timer_version == version and (kind != _T_CALL or obj.state != _DONE):
+                return top
             heapq.heappop(timers)
         return None
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` must next be called (``None``: no timer pending)."""
+        top = self._heap_top()
+        ring = self._next_ring()
+        if ring is not None and (top is None or ring.due < top[0]):
+            return ring.due
+        return top[0] if top is not None else None
 
     def tick(self, now: float) -> list:
         """Run every timer due at ``now``: ring timeouts (RONA), wrap-up ends, delays, queue timers."""
         self._advance(now)
         out: list = []
         timers = self._timers
-        while timers and timers[0][0] <= now:
+        while True:
+            # Timers run in (deadline, scheduling order): the heap's and the ring FIFOs' merged.
+            ring = self._next_ring()
+            if ring is not None and ring.due <= now and (not timers or (ring.due, ring.tseq) < timers[0][:2]):
+                self._fail_offer(ring, "timeout", now, out)
+                continue
+            if not timers or timers[0][0] > now:
+                break
             _at, _seq, kind, obj, version = heapq.heappop(timers)
             if obj.timer_version != version:
                 continue
-            if kind == _T_OFFER:
-                if obj.active:
-                    self._fail_offer(obj, "timeout", now, out)
-            elif kind == _T_AGENT:
+            if kind == _T_AGENT:
                 if obj.activity == "wrap_up" and obj.wrap_until <= now:
                     self._end_wrapup(obj, now, out)
                 else:
@@ -1249,10 +1299,12 @@ class Acd:
         o = self._offers.get(offer)
         if o is None:
             self.ignored_inputs += 1
-            old = self._ended_offers.get(offer)
-            if old is None:
+            known = type(offer) is int and offer > 0 and self._ended_id[offer & (_ENDED_OFFERS_KEPT - 1)] == offer
+            if not known:
                 return [fx.RefuseAnswer(offer=offer, agent=None, device=None, reason="unknown-offer")]
-            return [fx.RefuseAnswer(offer=offer, agent=old[0], device=old[1], reason=old[2])]
+            slot = offer & (_ENDED_OFFERS_KEPT - 1)
+            return [fx.RefuseAnswer(offer=offer, agent=self._ended_agent[slot], device=self._ended_device[slot],
+                                    reason=self._ended_reason[slot])]
         out: list = []
         call = o.call
         agent = o.agent
@@ -1266,6 +1318,7 @@ class Acd:
         o.end_reason = "already-answered"
         call.offers.pop(o.id, None)
         self._offers.pop(o.id, None)
+        self._rings[o.ring_timeout].pop(o.id, None)
         self._remember_offer(o)
         agent.offer = None
         agent.activity = "on_call"
