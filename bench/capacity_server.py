@@ -39,21 +39,14 @@ import dataclasses
 import json
 import os
 import sys
-from pathlib import Path
 
+from bench.procfs import rss_bytes
 from mediacore.engine import Engine
 
 KINDS = ("relay", "record", "transcode", "conference", "ivr")
 OPUS_PT = 111
 SUMMED = ("packets_received", "packets_sent", "packets_lost", "packets_late", "packets_relayed",
           "concealed_samples", "dropped_malformed", "dropped_unknown_payload_type", "send_errors")
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def calls_per_endpoints(kind: str, endpoints: int, room_size: int = 4) -> int:

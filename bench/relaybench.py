@@ -27,8 +27,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.procfs import CLOCK_TICKS
+from bench.procfs import cpu_seconds as process_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def rtpload_binary() -> Path:
@@ -36,12 +38,6 @@ def rtpload_binary() -> Path:
     if not candidates:
         raise FileNotFoundError("rtpload is not built: run `make build` (CMake target rtpload)")
     return candidates[0]
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def core_times(cpu: int) -> tuple[float, float]:

@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bench.procfs import cpu_seconds, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "bench" / "sipp"
@@ -60,7 +61,6 @@ PYSPY = os.environ.get("HOTLINE_B2BUA_PYSPY")  # a flame graph (SVG) of the Hotl
 # gc.set_threshold for the Hotline server process, after gc.freeze() ("" keeps Python's defaults).
 GC_TUNING = tuple(int(x) for x in os.environ.get("HOTLINE_B2BUA_GC", "5000,10,100").split(",") if x)
 KAMAILIO_CHILDREN = int(os.environ.get("HOTLINE_B2BUA_KAMAILIO_CHILDREN", "2"))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 KAMAILIO_CFG = """#!KAMAILIO
 debug=1
@@ -101,27 +101,6 @@ request_route {{
     exit;
 }}
 """
-
-
-def free_port() -> int:
-    while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in (5060, 8080):
-            return port
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
 
 
 def family(pid: int) -> list[int]:
@@ -165,12 +144,12 @@ def run_load(target: str, workdir: Path, server_pids: list[int]) -> dict:
            "-nostdin", "-trace_stat", "-stf", str(stats_file), "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
            "-buff_size", "4194304", "-trace_err", "-timeout", f"{int(SECONDS + HOLD_MS / 1000 + 60)}s",
            "-timeout_error"]
-    cpu_before = cpu_seconds(server_pids)
+    cpu_before = cpu_seconds(*server_pids)
     started = time.monotonic()
     uac = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True,
                          timeout=SECONDS + HOLD_MS / 1000 + 120)
     elapsed = time.monotonic() - started
-    cpu = cpu_seconds(server_pids) - cpu_before
+    cpu = cpu_seconds(*server_pids) - cpu_before
     rows = [r for r in csv.DictReader(stats_file.open(), delimiter=";") if r["CallRate(P)"] != "CallRate(P)"]
     last = rows[-1]
     # Per-second call rates while calls were still being created, the first (ramp-up) second left out.

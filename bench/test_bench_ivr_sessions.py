@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from bench.procfs import cpu_seconds, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "bench" / "sipp"
@@ -64,16 +65,6 @@ PROMPT_TEXT = ("Thank you for calling Hotline. Please key in your four digit cus
                "You may start at any time. ")
 
 _results: dict[int, dict] = {}
-
-
-def free_port() -> int:
-    while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port not in (5060, 8080):
-            return port
 
 
 def bound_udp_ports() -> set[int]:
@@ -114,14 +105,6 @@ def thread_cpu(pid: int) -> dict[str, float]:
             continue
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def need(*programs: str) -> None:

@@ -17,7 +17,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import websocket
+from daemon_harness import free_port
 
 from orchestrator.store import EventLog
 
@@ -33,19 +33,6 @@ ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 CALL_LINE = re.compile(r"\d\d:\d\d:\d\d  call (\S+)  from (\d+)  dialled (\d+)  (.*)$")
 SUMMARY = re.compile(r"calls offered (\d+)\s+answered (\d+)\s+abandoned (\d+)\s+service level \(20 s\) (\S+)")
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (the demo listens on both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket(socket.AF_INET) as t:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            try:
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 def demo_command(state: Path, rtp: int, *extra: str) -> list[str]:
